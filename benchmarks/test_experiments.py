@@ -1,0 +1,13 @@
+"""The benchmark: one case per experiment spec, each trained and logged in its own MLflow run."""
+
+from __future__ import annotations
+
+import pytest
+
+from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec, spec_id
+from titanic_bench.runner import Bench, assert_floors
+
+
+@pytest.mark.parametrize("spec", EXPERIMENTS, ids=spec_id)
+def test_experiment(spec: ExperimentSpec, titanic_bench: Bench) -> None:
+    assert_floors(titanic_bench.run(spec))

@@ -1,0 +1,166 @@
+"""The session's controller side: stack up, experiment and session run, winner, report.
+
+Exactly one Controller exists per pytest session, in the xdist controller or in
+the single process of a run without xdist. Workers never build one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from titanic_bench.backend import default_backend_uri, ensure_database, mask_uri
+from titanic_bench.context import SessionContext
+from titanic_bench.data import load_titanic
+from titanic_bench.environment import describe, model_requirements
+from titanic_bench.paths import StatePaths, state_paths
+from titanic_bench.registry import Promotion, promote, select_winner
+from titanic_bench.report import Leaderboard
+from titanic_bench.results import ExperimentResult
+from titanic_bench.settings import CHAMPION_ALIAS, BenchSettings, Mode, effective_mode
+from titanic_bench.stack import EmbeddedServer, Retry, StackError, compose_up, wait_for_server
+
+Say = Callable[[str], None]
+
+
+def new_session_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Controller:
+    """Owns the tracking stack and the session's results from start to finish."""
+
+    def __init__(self, settings: BenchSettings, rootpath: Path, say: Say) -> None:
+        self.settings = settings
+        self.rootpath = rootpath
+        self.say = say
+        self.paths: StatePaths = state_paths(settings.home)
+        self.server: EmbeddedServer | None = None
+        self.context: SessionContext | None = None
+        self.results: dict[str, ExperimentResult] = {}
+        self.leaderboard: Leaderboard | None = None
+
+    def start(self) -> SessionContext:
+        """Bring up or reach the stack, then create the experiment and the session run."""
+        self.paths.create()
+        mode = effective_mode(self.settings)
+        if mode is Mode.EMBEDDED:
+            self._spawn_embedded()
+        try:
+            # Loading data and describing the environment overlap the server's start-up.
+            data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
+            environment = describe(self.rootpath)
+            requirements = model_requirements()
+            tracking_uri = self._wait_for_stack(mode)
+            self.context = self._open_session(tracking_uri, data.source, data.digest,
+                                              environment, requirements)  # fmt: skip
+        except BaseException:
+            self.stop()
+            raise
+        return self.context
+
+    def _spawn_embedded(self) -> None:
+        backend = self.settings.backend_uri or default_backend_uri(self.paths)
+        ensure_database(backend)
+        self.server = EmbeddedServer(
+            backend_uri=backend, artifacts_dir=self.paths.artifacts,
+            log_path=self.paths.server_log, port=self.settings.port,
+        ).start()  # fmt: skip
+        atexit.register(self.stop)
+        self.say(f"titanic-bench: starting MLflow server at {self.server.url} "
+                 f"(backend {mask_uri(backend)}, state {self.paths.root})")  # fmt: skip
+
+    def _wait_for_stack(self, mode: Mode) -> str:
+        if self.server is not None:
+            self.server.wait_ready()
+            return self.server.url
+        if mode is Mode.COMPOSE:
+            uri = compose_up(self.rootpath)
+        elif self.settings.tracking_uri:
+            uri = self.settings.tracking_uri
+        else:
+            raise StackError("no tracking URI to connect to; set MLFLOW_TRACKING_URI.")
+        if uri.startswith(("http://", "https://")):
+            wait_for_server(uri, Retry(attempts=self.settings.connect_attempts))
+        self.say(f"titanic-bench: logging to {mask_uri(uri)}")
+        return uri
+
+    def _open_session(self, tracking_uri: str, data_source: str, data_digest: str,
+                      environment: dict[str, object], requirements: list[str]) -> SessionContext:  # fmt: skip
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from titanic_bench.tracking import ensure_experiment, start_session_run
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = MlflowClient(tracking_uri)
+        session_id = new_session_id()
+        experiment_id = ensure_experiment(client, self.settings.experiment)
+        parent_run_id = start_session_run(client, experiment_id, session_id, environment)
+        ui_url = tracking_uri if tracking_uri.startswith("http") else "(no UI: not an HTTP server)"
+        return SessionContext(
+            session_id=session_id, tracking_uri=tracking_uri,
+            ui_url=f"{ui_url}/#/experiments/{experiment_id}" if ui_url.startswith("http") else ui_url,
+            experiment_id=experiment_id, experiment_name=self.settings.experiment,
+            parent_run_id=parent_run_id, data_source=data_source, data_digest=data_digest,
+            allow_other_data=self.settings.allow_other_data,
+            registered_model=self.settings.registered_model,
+            pip_requirements=requirements, environment=environment,
+        )  # fmt: skip
+
+    def record(self, result: ExperimentResult) -> None:
+        """Keep the latest result per test id (a rerun replaces its earlier attempt)."""
+        self.results[result.nodeid] = result
+
+    def finish(self, session_failed: bool) -> Leaderboard | None:
+        """Promote the winner, write and log the leaderboard, close the session run."""
+        if self.context is None:
+            return None
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        from titanic_bench.tracking import end_session_run
+
+        results = list(self.results.values())
+        promotion = self._promote(results)
+        self.leaderboard = Leaderboard.build(self.context.session_id, self.settings.selection_metric,
+                                             results, promotion, self.context.ui_url)  # fmt: skip
+        self.leaderboard.write(self.paths.reports)
+        status = "FAILED" if session_failed else "FINISHED"
+        try:
+            end_session_run(MlflowClient(self.context.tracking_uri), self.context.parent_run_id,
+                            status, self.leaderboard.files(), {"champion": promotion.version or "none"})  # fmt: skip
+        except MlflowException as error:
+            raise StackError(f"could not log the leaderboard to MLflow: {error}") from error
+        return self.leaderboard
+
+    def _promote(self, results: list[ExperimentResult]) -> Promotion:
+        from mlflow.exceptions import MlflowException
+
+        assert self.context is not None
+        metric = self.settings.selection_metric
+        winner, reason = select_winner(results, metric)
+        if winner is None:
+            return Promotion(winner=None, reason=reason)
+        if not self.settings.promote:
+            return Promotion(winner=winner, reason="promotion is off (--bench-no-promote)")
+        try:
+            return promote(winner, self.context.registered_model, CHAMPION_ALIAS,
+                           self.context.session_id, metric)  # fmt: skip
+        except MlflowException as error:
+            raise StackError(f"registering the winner {winner.spec} failed: {error}") from error
+
+    def stop(self) -> None:
+        """Stop the embedded server (whole process group) unless asked to keep it."""
+        if self.server is None:
+            return
+        if self.settings.keep_server:
+            self.say(f"titanic-bench: MLflow server kept running at {self.server.url} "
+                     f"(process group {self.server.process.pid if self.server.process else '?'})")  # fmt: skip
+            self.server = None
+            return
+        self.server.stop()
+        self.server = None

@@ -1,0 +1,44 @@
+"""Where the harness keeps its state: one folder, everything else derived from it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "TITANIC_BENCH_HOME"
+DEFAULT_HOME = ".titanic-bench"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The state folder and the files the harness keeps in it."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def server_log(self) -> Path:
+        return self.root / "mlflow-server.log"
+
+    def create(self) -> StatePaths:
+        for folder in (self.root, self.artifacts, self.reports):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def state_paths(home: str | os.PathLike[str] | None = None) -> StatePaths:
+    """The state folder: ``home``, else ``$TITANIC_BENCH_HOME``, else ``./.titanic-bench``."""
+    chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    return StatePaths(Path(chosen).expanduser().resolve())

@@ -1,0 +1,224 @@
+"""The only module that talks to MLflow's tracking API.
+
+It creates the session's experiment and parent run (controller), logs one
+experiment run with everything a reader of the UI needs (workers), and attaches
+the leaderboard to the session run at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import mlflow
+import mlflow.data
+import mlflow.sklearn
+import matplotlib.pyplot as plt
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from titanic_bench.context import SessionContext
+from titanic_bench.data import DATASET_NAME, TitanicData
+from titanic_bench.evaluation import (
+    TEST_SIZE,
+    Evaluation,
+    Split,
+    confusion_matrix_figure,
+    importance_figure,
+    importances,
+    report_text,
+    roc_curve_figure,
+)
+from titanic_bench.experiments import SEED, ExperimentSpec
+from titanic_bench.features import FEATURE_COLUMNS
+from titanic_bench.gates import FloorCheck, floors_passed
+from titanic_bench.trusted_types import trusted_types_for
+
+TASK = "binary_classification"
+MODEL_ARTIFACT = "model"
+INPUT_EXAMPLE_ROWS = 5
+
+
+class TagKey:
+    """Tag names every harness run carries; searches and tests use these."""
+
+    KIND = "run_kind"
+    SESSION = "session_id"
+    SPEC = "spec"
+    NODEID = "pytest_nodeid"
+    DATASET = "dataset"
+    DATA_DIGEST = "data_digest"
+    TASK = "task"
+    FLOORS = "floors"
+    GIT_COMMIT = "mlflow.source.git.commit"
+    GIT_DIRTY = "git_dirty"
+    PYTHON = "python_version"
+    SKLEARN = "sklearn_version"
+
+
+KIND_SESSION = "session"
+KIND_EXPERIMENT = "experiment"
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The experiment's id, creating it if missing (safe when another process races us)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise MlflowException(
+                f"experiment {name!r} is deleted on this server; restore it in the UI or pass "
+                "another --bench-experiment."
+            )
+        return str(experiment.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException:
+        existing = client.get_experiment_by_name(name)
+        if existing is None:
+            raise
+        return str(existing.experiment_id)
+
+
+def environment_tags(environment: Mapping[str, Any]) -> dict[str, str]:
+    tags = {
+        TagKey.PYTHON: str(environment.get("python")),
+        TagKey.SKLEARN: str(environment.get("packages", {}).get("scikit-learn")),
+    }
+    git = environment.get("git") or {}
+    if git.get("commit"):
+        tags[TagKey.GIT_COMMIT] = git["commit"]
+        tags[TagKey.GIT_DIRTY] = str(bool(git.get("dirty"))).lower()
+    return tags
+
+
+def start_session_run(client: MlflowClient, experiment_id: str, session_id: str,
+                      environment: Mapping[str, Any]) -> str:  # fmt: skip
+    """The parent run that groups a session's experiment runs in the UI."""
+    run = client.create_run(
+        experiment_id,
+        run_name=f"Benchmark session {session_id}",
+        tags={TagKey.KIND: KIND_SESSION, TagKey.SESSION: session_id, TagKey.TASK: TASK,
+              **environment_tags(environment)},
+    )  # fmt: skip
+    return str(run.info.run_id)
+
+
+def end_session_run(client: MlflowClient, run_id: str, status: str,
+                    files: Mapping[str, str], tags: Mapping[str, str]) -> None:  # fmt: skip
+    """Attach the leaderboard files and close the session run."""
+    for name, text in files.items():
+        client.log_text(run_id, text, f"reports/{name}")
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    client.set_terminated(run_id, status)
+
+
+def log_experiment_run(
+    context: SessionContext,
+    spec: ExperimentSpec,
+    nodeid: str,
+    data: TitanicData,
+    split: Split,
+    evaluation: Evaluation,
+    checks: list[FloorCheck],
+) -> tuple[str, str]:
+    """Log one experiment as a child of the session run; return (run id, model URI)."""
+    passed = floors_passed(checks)
+    tags = {
+        TagKey.KIND: KIND_EXPERIMENT,
+        TagKey.SESSION: context.session_id,
+        TagKey.SPEC: spec.name,
+        TagKey.NODEID: nodeid,
+        TagKey.DATASET: DATASET_NAME,
+        TagKey.DATA_DIGEST: data.digest,
+        TagKey.TASK: TASK,
+        TagKey.FLOORS: "passed" if passed else "failed",
+        **environment_tags(context.environment),
+    }
+    with mlflow.start_run(
+        experiment_id=context.experiment_id,
+        run_name=spec.title,
+        tags=tags,
+        parent_run_id=context.parent_run_id,
+    ) as run:
+        mlflow.log_params(run_params(spec, split))
+        mlflow.log_metrics(evaluation.metrics)
+        mlflow.log_metrics({f"floor_{check.metric}": check.floor for check in checks})
+        log_plots_and_reports(spec, split, evaluation, context)
+        with _known_mlflow_warnings():
+            log_dataset(data)
+            model_uri = log_model(spec, split, evaluation, context.pip_requirements)
+        return str(run.info.run_id), model_uri
+
+
+def run_params(spec: ExperimentSpec, split: Split) -> dict[str, Any]:
+    return {
+        **spec.all_params(),
+        "model_type": spec.model_type,
+        "feature_set": spec.feature_set.value,
+        "features": ",".join(FEATURE_COLUMNS[spec.feature_set]),
+        "train_size": len(split.X_train),
+        "test_size": len(split.X_test),
+        "test_fraction": TEST_SIZE,
+        "seed": SEED,
+    }
+
+
+@contextmanager
+def _known_mlflow_warnings() -> Iterator[None]:
+    """Silence three MLflow 3.17 warnings that say nothing about the user's work.
+
+    It registers its local dataset source twice and then warns the source is
+    ambiguous; it hints at every integer column, though Pclass, SibSp and Parch are
+    never missing; and it compares columns with a range, which pandas 3 deprecates.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
+        warnings.filterwarnings("ignore", "Operation with range is deprecated")
+        yield
+
+
+def log_dataset(data: TitanicData) -> None:
+    dataset = mlflow.data.from_pandas(
+        data.frame, source=data.source, targets="Survived", name=DATASET_NAME,
+        digest=data.digest[:32],
+    )  # fmt: skip
+    mlflow.log_input(dataset, context="training")
+
+
+def log_plots_and_reports(spec: ExperimentSpec, split: Split, evaluation: Evaluation,
+                          context: SessionContext) -> None:  # fmt: skip
+    values = importances(split, evaluation)
+    native = hasattr(evaluation.model[-1], "feature_importances_")
+    figures = {
+        "plots/feature_importance.png": importance_figure(values, native),
+        "plots/confusion_matrix.png": confusion_matrix_figure(split, evaluation),
+        "plots/roc_curve.png": roc_curve_figure(split, evaluation, spec.title),
+    }
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)
+        plt.close(figure)
+    mlflow.log_text(report_text(split, evaluation), "reports/classification_report.txt")
+    mlflow.log_dict(values.sort_values(ascending=False).to_dict(), "reports/feature_importance.json")
+    mlflow.log_text(json.dumps(context.environment, indent=2), "environment.json")
+
+
+def log_model(spec: ExperimentSpec, split: Split, evaluation: Evaluation,
+              pip_requirements: list[str]) -> str:  # fmt: skip
+    example = split.X_test.head(INPUT_EXAMPLE_ROWS)
+    signature = infer_signature(example, evaluation.model.predict(example))
+    info = mlflow.sklearn.log_model(
+        evaluation.model,
+        name=MODEL_ARTIFACT,
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements,
+        skops_trusted_types=trusted_types_for(evaluation.model),
+        registered_model_name=spec.registered_model_name,
+    )
+    return str(info.model_uri)
