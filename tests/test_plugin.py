@@ -192,3 +192,42 @@ def test_harness_stays_off_outside_benchmark_paths(pytester: pytest.Pytester, be
 
     result.assert_outcomes(passed=1)
     assert not bench_home.exists()
+
+
+def test_ctrl_c_mid_session_leaves_no_server_behind(project: BenchProject) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "benchmarks", "-n", "2"], cwd=project.pytester.path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not processes_mentioning(str(project.home)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(str(project.home)), "the embedded server never started"
+    time.sleep(3)  # into the server's start-up, before the session is ready
+    session.send_signal(signal.SIGINT)
+    output, _ = session.communicate(timeout=120)
+    assert session.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert processes_mentioning(str(project.home)) == []
+
+
+def test_keep_server_leaves_it_running_and_says_where(project: BenchProject) -> None:
+    import re
+
+    from titanic_bench.stack import group_members, probe, stop_process_group
+
+    result = project.run("-p", "no:xdist", "-k", "logistic", "--bench-keep-server")
+    result.assert_outcomes(passed=1, deselected=1)
+    match = re.search(r"MLflow server kept running at (http://\S+) \(process group (\d+)\)", result.stdout.str())
+    assert match, result.stdout.str()
+    url, pgid = match.group(1), int(match.group(2))
+    try:
+        assert probe(url) is None
+    finally:
+        stop_process_group(pgid)
+    assert group_members(pgid) == []
+    assert processes_mentioning(str(project.home)) == []
