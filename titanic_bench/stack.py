@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from titanic_bench.backend import mask_uri, normalize_backend_uri
+from titanic_bench.backend import mask_secrets, mask_uri, normalize_backend_uri
 
 #: MLflow's job runner (7 huey consumers, ~2.5 GB) serves features we do not use.
 LEAN_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -150,7 +150,8 @@ class EmbeddedServer:
             text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return "(no log)"
-        return mask_uri("\n".join(text[-lines:]))
+        # A log line may hold a URI anywhere in it (a traceback, a driver error).
+        return mask_secrets("\n".join(text[-lines:]))
 
 
 def server_command(backend_uri: str, artifacts_dir: Path, host: str, port: int) -> list[str]:
