@@ -334,3 +334,31 @@ def test_parity_the_compose_server_command_works_natively(
     search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
     assert get_status(search, "mlflow:5000") == 200
     assert get_status(search, "evil.example") == 403
+    # The service's healthcheck, run here with only its port rewritten, passes.
+    assert run_healthcheck("mlflow", {"localhost:5000": f"localhost:{url.rsplit(':', 1)[1]}"}) == 0
+
+
+def run_healthcheck(service: str, rewrites: Mapping[str, str], env: Mapping[str, str] | None = None) -> int:
+    """Exit code of the service's healthcheck command, run on this machine."""
+    kind, *command = compose()["services"][service]["healthcheck"]["test"]
+    for old, new in rewrites.items():
+        command = [arg.replace(old, new) for arg in command]
+    if kind == "CMD-SHELL":
+        command = ["sh", "-c", *command]
+    elif command[0] == "python":
+        command[0] = sys.executable
+    return subprocess.run(
+        command, env={**os.environ, **(env or {})}, capture_output=True, timeout=60
+    ).returncode
+
+
+def test_postgres_healthcheck_runs_against_a_real_server() -> None:
+    """pg_isready as the compose healthcheck calls it, pointed at the local server by PGHOST/PGPORT."""
+    if shutil.which("pg_isready") is None:
+        pytest.skip("pg_isready is not installed (package postgresql-client)")
+    host, port, user = server_address()
+    with scratch_database("health") as database:
+        ensure_database(f"postgresql://{user}@{host}:{port}/{database}")
+        target = {"PGHOST": host, "PGPORT": str(port), "POSTGRES_USER": user, "POSTGRES_DB": database}
+        assert run_healthcheck("postgres", {}, target) == 0
+        assert run_healthcheck("postgres", {}, {**target, "PGPORT": str(free_port())}) != 0
