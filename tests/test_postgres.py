@@ -279,7 +279,7 @@ def test_a_session_with_a_wrong_password_stops_with_a_usage_error(
     assert "password authentication failed" in output
     assert "postgres:***@127.0.0.1" in output
     assert wrong not in output
-    assert files_containing(bench_home, wrong) == [] if bench_home.exists() else True
+    assert files_containing(bench_home, wrong) == []
 
 
 def test_unreachable_postgres_is_reported_not_skipped_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
