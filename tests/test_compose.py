@@ -362,3 +362,41 @@ def test_postgres_healthcheck_runs_against_a_real_server() -> None:
         target = {"PGHOST": host, "PGPORT": str(port), "POSTGRES_USER": user, "POSTGRES_DB": database}
         assert run_healthcheck("postgres", {}, target) == 0
         assert run_healthcheck("postgres", {}, {**target, "PGPORT": str(free_port())}) != 0
+
+
+# --- the harness's compose mode, against a stand-in docker CLI -----------------------
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "$FAKE_DOCKER_LOG"
+case "$1 $2" in
+  "info --format") echo 28.2.2 ;;
+  "compose up") exit 0 ;;
+  "compose port") port="$FAKE_DOCKER_PORT"; [ -n "$port" ] && echo "0.0.0.0:$port" && echo "[::]:$port" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("published", "env_port", "expected"), [("5050", None, "5050"), ("", "5070", "5070")]
+)
+def test_compose_mode_connects_to_the_port_compose_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, published: str, env_port: str | None, expected: str
+) -> None:
+    """MLFLOW_PORT set in .env is invisible to the harness: it asks compose for the port."""
+    from titanic_bench.stack import compose_up
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "calls"))
+    monkeypatch.setenv("FAKE_DOCKER_PORT", published)
+    if env_port is None:
+        monkeypatch.delenv("MLFLOW_PORT", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_PORT", env_port)
+    assert compose_up(ROOT) == f"http://localhost:{expected}"
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert "compose up -d --wait postgres mlflow" in calls
+    assert "compose port mlflow 5000" in calls

@@ -223,4 +223,19 @@ def compose_up(project_dir: Path, services: Sequence[str] = COMPOSE_SERVICES) ->
             f"`docker compose up -d --wait {' '.join(services)}` failed in {project_dir}:\n"
             f"{result.stderr.strip()[-2000:]}"
         )
-    return f"http://localhost:{os.environ.get('MLFLOW_PORT', '5000')}"
+    return f"http://localhost:{published_port(project_dir, 'mlflow', 5000, 'MLFLOW_PORT')}"
+
+
+def published_port(project_dir: Path, service: str, port: int, env: str) -> str:
+    """The host port compose published ``service``'s ``port`` on.
+
+    Asked of compose itself, since the port variable ``env`` may be set in .env, which
+    this process never reads; the environment, then ``port``, are only fallbacks.
+    """
+    result = subprocess.run(
+        ["docker", "compose", "port", service, str(port)], cwd=project_dir, capture_output=True, text=True
+    )
+    # "0.0.0.0:5050", possibly followed by an IPv6 line "[::]:5050".
+    lines = result.stdout.split() if result.returncode == 0 else []
+    published = lines[0].rsplit(":", 1)[-1] if lines else ""
+    return published if published.isdigit() else os.environ.get(env, str(port))
