@@ -2,18 +2,29 @@
 
 Users write PostgreSQL URIs as ``postgresql://user:pw@host/db``; SQLAlchemy 2.1
 maps that to psycopg 3, which we do not ship, so the driver is made explicit here.
-Passwords never leave this module unmasked in anything printed or logged.
+Passwords never leave this module unmasked in anything printed or logged:
+:func:`mask_uri` masks one URI, :func:`mask_secrets` every URI inside a text.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import importlib.util
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from titanic_bench.paths import StatePaths
 
 BACKEND_ENV = "TITANIC_BENCH_BACKEND_URI"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 POSTGRES_DRIVER_SCHEME = "postgresql+psycopg2"
+#: SQLAlchemy's name for psycopg 3; used as written only when psycopg 3 is installed.
+PSYCOPG3_SCHEME = "postgresql+psycopg"
+MASK = "***"
+
+# scheme://userinfo@ where userinfo may itself hold an unencoded "@" (greedy up to the
+# last "@" before the path), and libpq-style password=... in query strings or DSNs.
+_URI_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s?#'\"]*)@")
+_PASSWORD_PARAM = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<value>[^&\s'\"]+)", re.IGNORECASE)
 
 
 class BackendError(Exception):
@@ -28,45 +39,64 @@ def is_postgres(uri: str) -> bool:
     return urlsplit(uri).scheme.split("+")[0] in _POSTGRES_SCHEMES
 
 
+def psycopg3_installed() -> bool:
+    return importlib.util.find_spec("psycopg") is not None
+
+
 def normalize_backend_uri(uri: str) -> str:
-    """Give a bare PostgreSQL URI the installed driver (psycopg2); leave others alone."""
+    """Give a PostgreSQL URI a driver that is installed (psycopg2); leave others alone.
+
+    ``postgresql://`` and ``postgres://`` get ``+psycopg2`` (SQLAlchemy 2.1 would pick
+    psycopg 3 and fail with "No module named 'psycopg'"); so does ``postgresql+psycopg://``
+    when psycopg 3 is not installed, since psycopg2 speaks the same protocol.
+    """
     parts = urlsplit(uri)
-    if parts.scheme in _POSTGRES_SCHEMES:
+    if parts.scheme in _POSTGRES_SCHEMES or (parts.scheme == PSYCOPG3_SCHEME and not psycopg3_installed()):
         return urlunsplit(parts._replace(scheme=POSTGRES_DRIVER_SCHEME))
     return uri
 
 
 def mask_uri(uri: str) -> str:
     """The URI with any password replaced by ``***``, safe to print and log."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    return mask_secrets(uri)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URI in it, and every ``password=...``, masked."""
+    return _PASSWORD_PARAM.sub(lambda m: m["key"] + MASK, _URI_USERINFO.sub(_mask_userinfo, text))
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _password = match["userinfo"].partition(":")
+    return f"{match['scheme']}{user}{':' + MASK if colon else ''}@"
 
 
 def ensure_database(uri: str) -> None:
-    """Create the PostgreSQL database named in ``uri`` when it is missing."""
+    """Create the PostgreSQL database named in ``uri`` when it is missing.
+
+    Connects to the maintenance database ``postgres`` with the same role; a role that
+    may not create databases gets an error naming the database an admin must create.
+    """
     if not is_postgres(uri):
         return
     import psycopg2
     from psycopg2 import sql
 
     parts = urlsplit(normalize_backend_uri(uri))
-    database = parts.path.lstrip("/")
+    database = unquote(parts.path.lstrip("/"))
     if not database:
         raise BackendError(f"the backend URI {mask_uri(uri)} names no database; add /DBNAME.")
+    user = unquote(parts.username) if parts.username else None
     try:
         connection = psycopg2.connect(
-            host=parts.hostname, port=parts.port or 5432, user=parts.username,
-            password=parts.password, dbname="postgres", connect_timeout=10,
+            host=parts.hostname, port=parts.port or 5432, user=user,
+            password=unquote(parts.password) if parts.password is not None else None,
+            dbname="postgres", connect_timeout=10,
         )  # fmt: skip
     except psycopg2.OperationalError as error:
         raise BackendError(
-            f"cannot connect to PostgreSQL for {mask_uri(uri)}: "
-            f"{_first_line(str(error), parts.password)}. Check host, port, user and password."
+            f"cannot connect to PostgreSQL for {mask_uri(uri)}: {_first_line(str(error), parts.password)}. "
+            "Check host, port, user and password (percent-encode special characters in it)."
         ) from None
     connection.autocommit = True
     try:
@@ -76,13 +106,17 @@ def ensure_database(uri: str) -> None:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     except psycopg2.Error as error:
         raise BackendError(
-            f"database {database!r} does not exist and role {parts.username!r} cannot create it "
-            f"({_first_line(str(error), parts.password)}). Create it: CREATE DATABASE \"{database}\";"
+            f"database {database!r} does not exist and role {user!r} cannot create it "
+            f"({_first_line(str(error), parts.password)}). Create it as an admin: "
+            f'CREATE DATABASE "{database}" OWNER "{user}";'
         ) from None
     finally:
         connection.close()
 
 
 def _first_line(message: str, secret: str | None) -> str:
+    """The first line of a driver error, with the password (raw and decoded) masked."""
     line = message.strip().splitlines()[0] if message.strip() else message
-    return line.replace(secret, "***") if secret else line
+    for value in {secret, unquote(secret)} if secret else ():
+        line = line.replace(value, MASK)
+    return mask_secrets(line)

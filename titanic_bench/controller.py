@@ -100,7 +100,8 @@ class Controller:
         experiment_id = ensure_experiment(client, self.settings.experiment)
         parent_run_id = start_session_run(client, experiment_id, session_id, environment)
         log_session_dataset(client, parent_run_id, data)
-        ui_url = tracking_uri if tracking_uri.startswith("http") else "(no UI: not an HTTP server)"
+        # The UI link is printed and logged with the leaderboard: never with a password in it.
+        ui_url = mask_uri(tracking_uri) if tracking_uri.startswith("http") else "(no UI: not an HTTP server)"
         return SessionContext(
             session_id=session_id, tracking_uri=tracking_uri,
             ui_url=f"{ui_url}/#/experiments/{experiment_id}" if ui_url.startswith("http") else ui_url,

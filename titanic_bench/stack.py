@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from titanic_bench.backend import mask_uri, normalize_backend_uri
+from titanic_bench.backend import mask_secrets, mask_uri, normalize_backend_uri
 
 #: MLflow's job runner (7 huey consumers, ~2.5 GB) serves features we do not use.
 LEAN_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -150,7 +150,8 @@ class EmbeddedServer:
             text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return "(no log)"
-        return mask_uri("\n".join(text[-lines:]))
+        # A log line may hold a URI anywhere in it (a traceback, a driver error).
+        return mask_secrets("\n".join(text[-lines:]))
 
 
 def server_command(backend_uri: str, artifacts_dir: Path, host: str, port: int) -> list[str]:
@@ -222,4 +223,19 @@ def compose_up(project_dir: Path, services: Sequence[str] = COMPOSE_SERVICES) ->
             f"`docker compose up -d --wait {' '.join(services)}` failed in {project_dir}:\n"
             f"{result.stderr.strip()[-2000:]}"
         )
-    return f"http://localhost:{os.environ.get('MLFLOW_PORT', '5000')}"
+    return f"http://localhost:{published_port(project_dir, 'mlflow', 5000, 'MLFLOW_PORT')}"
+
+
+def published_port(project_dir: Path, service: str, port: int, env: str) -> str:
+    """The host port compose published ``service``'s ``port`` on.
+
+    Asked of compose itself, since the port variable ``env`` may be set in .env, which
+    this process never reads; the environment, then ``port``, are only fallbacks.
+    """
+    result = subprocess.run(
+        ["docker", "compose", "port", service, str(port)], cwd=project_dir, capture_output=True, text=True
+    )
+    # "0.0.0.0:5050", possibly followed by an IPv6 line "[::]:5050".
+    lines = result.stdout.split() if result.returncode == 0 else []
+    published = lines[0].rsplit(":", 1)[-1] if lines else ""
+    return published if published.isdigit() else os.environ.get(env, str(port))
