@@ -49,11 +49,19 @@ def test_password_in_tracking_uri_is_masked() -> None:
 
 
 def test_server_command_is_lean_and_serves_artifacts(tmp_path: Path) -> None:
-    command = server_command("sqlite:///x.db", tmp_path, "127.0.0.1", 5005)
+    command = server_command(tmp_path, "127.0.0.1", 5005)
     assert command[:4] == [sys.executable, "-m", "mlflow", "server"]
     assert command[command.index("--workers") + 1] == "1"
     assert "--serve-artifacts" in command
     assert command[command.index("--artifacts-destination") + 1] == str(tmp_path)
+
+
+def test_backend_password_stays_off_the_command_line(tmp_path: Path) -> None:
+    server = EmbeddedServer("postgresql://ada:hunter2@db.example/mlflow", tmp_path, tmp_path / "log", port=5005)
+    assert not any("hunter2" in part for part in server.command())
+    environment = server.environment()
+    assert environment["MLFLOW_BACKEND_STORE_URI"] == "postgresql+psycopg2://ada:hunter2@db.example/mlflow"
+    assert environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
 
 
 def test_embedded_server_starts_serves_and_stops_with_its_whole_group(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from titanic_bench.backend import mask_secrets, mask_uri, normalize_backend_uri
 
 #: MLflow's job runner (7 huey consumers, ~2.5 GB) serves features we do not use.
 LEAN_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+#: ``mlflow server`` reads its --backend-store-uri from this variable.
+BACKEND_URI_ENV = "MLFLOW_BACKEND_STORE_URI"
 STOP_GRACE_SECONDS = 8.0
 COMPOSE_SERVICES = ("postgres", "mlflow")
 
@@ -104,9 +106,12 @@ class EmbeddedServer:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        return server_command(
-            normalize_backend_uri(self.backend_uri), self.artifacts_dir, self.host, self.port
-        )
+        return server_command(self.artifacts_dir, self.host, self.port)
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: lean, and the backend URI kept off the command line."""
+        # A password in argv is visible to every user through ps; the environment is not.
+        return {**os.environ, **LEAN_SERVER_ENV, BACKEND_URI_ENV: normalize_backend_uri(self.backend_uri)}
 
     def start(self) -> EmbeddedServer:
         """Spawn the server and return at once; :meth:`wait_ready` waits for it."""
@@ -115,7 +120,7 @@ class EmbeddedServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **LEAN_SERVER_ENV}, start_new_session=True,
+                env=self.environment(), start_new_session=True,
             )  # fmt: skip
         return self
 
@@ -154,11 +159,10 @@ class EmbeddedServer:
         return mask_secrets("\n".join(text[-lines:]))
 
 
-def server_command(backend_uri: str, artifacts_dir: Path, host: str, port: int) -> list[str]:
-    """The exact ``mlflow server`` command line, shared by the embedded mode and the CLI."""
+def server_command(artifacts_dir: Path, host: str, port: int) -> list[str]:
+    """The ``mlflow server`` command line; the backend comes from :data:`BACKEND_URI_ENV`."""
     return [
         sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_uri,
         "--serve-artifacts", "--artifacts-destination", str(artifacts_dir),
         "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
