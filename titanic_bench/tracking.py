@@ -59,6 +59,7 @@ class TagKey:
     NODEID = "pytest_nodeid"
     DATASET = "dataset"
     DATA_DIGEST = "data_digest"
+    DATA_SOURCE = "data_source"
     TASK = "task"
     FLOORS = "floors"
     GIT_COMMIT = "mlflow.source.git.commit"
@@ -153,6 +154,7 @@ def log_experiment_run(
         TagKey.NODEID: nodeid,
         TagKey.DATASET: DATASET_NAME,
         TagKey.DATA_DIGEST: data.digest,
+        TagKey.DATA_SOURCE: data.source,
         TagKey.TASK: TASK,
         TagKey.FLOORS: "passed" if passed else "failed",
         **environment_tags(context.environment),
