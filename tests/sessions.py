@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-BENCH_FILE = '''
+BENCH_FILE = """
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -35,16 +35,25 @@ if {logistic!r}:
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_experiment(spec, titanic_bench):
     assert_result(titanic_bench.run(spec))
-'''
+"""
 
 SMALL_FOREST: dict[str, Any] = {"n_estimators": 30, "max_depth": 6, "random_state": 0}
 #: Variables that would point a session at state outside its folder.
-_ISOLATED = ("MLFLOW_TRACKING_URI", "TITANIC_BENCH_BACKEND_URI", "TITANIC_BENCH_MODE", "TITANIC_BENCH_GATE",
-             "TITANIC_BENCH_CV", "TITANIC_BENCH_BASELINE", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")  # fmt: skip
+_ISOLATED = (
+    "MLFLOW_TRACKING_URI",
+    "TITANIC_BENCH_BACKEND_URI",
+    "TITANIC_BENCH_MODE",
+    "TITANIC_BENCH_GATE",
+    "TITANIC_BENCH_CV",
+    "TITANIC_BENCH_BASELINE",
+    "PYTEST_ADDOPTS",
+    "PYTEST_XDIST_WORKER",
+)
 
 
-def write_project(folder: Path, forests: Mapping[str, Mapping[str, Any]] | None = None,
-                  logistic: bool = True) -> Path:  # fmt: skip
+def write_project(
+    folder: Path, forests: Mapping[str, Mapping[str, Any]] | None = None, logistic: bool = True
+) -> Path:
     """A project with ``benchmarks/test_bench.py`` over the given forests (and a logistic model)."""
     (folder / "benchmarks").mkdir(parents=True, exist_ok=True)
     specs = {name: dict(params) for name, params in (forests or {"small_forest": SMALL_FOREST}).items()}
@@ -60,7 +69,9 @@ def run_session(project: Path, home: Path, *args: str) -> subprocess.CompletedPr
 
 
 def assert_session(result: subprocess.CompletedProcess[str], returncode: int = 0) -> None:
-    assert result.returncode == returncode, f"exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == returncode, (
+        f"exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    )
 
 
 def leaderboard(home: Path) -> dict[str, Any]:

@@ -13,11 +13,20 @@ from titanic_bench.results import ExperimentResult
 
 def result(spec: str, roc: float) -> ExperimentResult:
     return ExperimentResult(
-        spec=spec, title=spec, nodeid=f"b.py::t[{spec}]", run_id="r" + spec, model_uri="m",
-        registered_model="x", data_digest="d" * 64, metrics={"roc_auc": roc, "fit_seconds": 0.1},
-        floors={}, passed=True, fold_scores={"roc_auc": [roc, roc]}, cv_plan="2x1 seed 42",
+        spec=spec,
+        title=spec,
+        nodeid=f"b.py::t[{spec}]",
+        run_id="r" + spec,
+        model_uri="m",
+        registered_model="x",
+        data_digest="d" * 64,
+        metrics={"roc_auc": roc, "fit_seconds": 0.1},
+        floors={},
+        passed=True,
+        fold_scores={"roc_auc": [roc, roc]},
+        cv_plan="2x1 seed 42",
         params={"max_depth": None},
-    )  # fmt: skip
+    )
 
 
 def test_written_entries_become_references_and_timings_are_left_out(tmp_path: Path) -> None:

@@ -11,9 +11,17 @@ from titanic_bench.data import load_titanic
 from titanic_bench.experiments import ExperimentSpec
 from titanic_bench.features import FeatureSet
 
-FOREST = ExperimentSpec("forest", "Forest", RandomForestClassifier,
-                        {"n_estimators": 20, "max_depth": 4, "random_state": 0}, FeatureSet.SEED, {})  # fmt: skip
-LOGISTIC = ExperimentSpec("logistic", "Logistic", LogisticRegression, {"max_iter": 1000}, FeatureSet.ENGINEERED, {})
+FOREST = ExperimentSpec(
+    "forest",
+    "Forest",
+    RandomForestClassifier,
+    {"n_estimators": 20, "max_depth": 4, "random_state": 0},
+    FeatureSet.SEED,
+    {},
+)
+LOGISTIC = ExperimentSpec(
+    "logistic", "Logistic", LogisticRegression, {"max_iter": 1000}, FeatureSet.ENGINEERED, {}
+)
 
 
 @pytest.fixture(scope="module")

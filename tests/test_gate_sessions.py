@@ -20,8 +20,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     project = write_project(tmp_path_factory.mktemp("project"))
     home = tmp_path_factory.mktemp("state")
     path = home / "baseline.json"
-    result = run_session(project, home, "-p", "no:xdist", *CV, "--bench-update-baseline",
-                         f"--bench-baseline={path}")  # "=": a bare path argument would move the rootdir
+    result = run_session(
+        project, home, "-p", "no:xdist", *CV, "--bench-update-baseline", f"--bench-baseline={path}"
+    )  # "=": a bare path argument would move the rootdir
     assert_session(result)
     assert f"baseline written: {path}" in result.stdout
     return {"project": project, "home": home, "path": path}
@@ -29,8 +30,16 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def gate_session(baseline: dict[str, Path], forest: dict[str, Any], *args: str) -> Any:
     write_project(baseline["project"], {"small_forest": forest})
-    return run_session(baseline["project"], baseline["home"], "-p", "no:xdist", *CV,
-                       f"--bench-baseline={baseline['path']}", "--bench-no-promote", *args)  # fmt: skip
+    return run_session(
+        baseline["project"],
+        baseline["home"],
+        "-p",
+        "no:xdist",
+        *CV,
+        f"--bench-baseline={baseline['path']}",
+        "--bench-no-promote",
+        *args,
+    )
 
 
 def verdicts(home: Path, spec: str) -> dict[str, str]:
@@ -38,7 +47,9 @@ def verdicts(home: Path, spec: str) -> dict[str, str]:
     return {check["metric"]: check["verdict"] for check in entry["gate"]}
 
 
-def test_a_degraded_forest_fails_the_gate_naming_metric_baseline_current_and_p(baseline: dict[str, Path]) -> None:
+def test_a_degraded_forest_fails_the_gate_naming_metric_baseline_current_and_p(
+    baseline: dict[str, Path],
+) -> None:
     result = gate_session(baseline, {**SMALL_FOREST, "max_depth": 1}, "--bench-gate")
     assert_session(result, returncode=1)
     assert "small_forest failed the regression gate on" in result.stdout
@@ -62,7 +73,9 @@ def test_a_winner_worse_than_the_champion_leaves_the_alias_and_fails_in_champion
     client = MlflowClient(sqlite_uri(baseline["home"]))
     before = client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, CHAMPION_ALIAS).version
     write_project(baseline["project"], {"stump_forest": {**SMALL_FOREST, "max_depth": 1}}, logistic=False)
-    result = run_session(baseline["project"], baseline["home"], "-p", "no:xdist", *CV, "--bench-gate=champion")
+    result = run_session(
+        baseline["project"], baseline["home"], "-p", "no:xdist", *CV, "--bench-gate=champion"
+    )
     assert_session(result, returncode=1)
     assert "stump_forest is significantly worse than the current champion" in result.stdout
     assert client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, CHAMPION_ALIAS).version == before

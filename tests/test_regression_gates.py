@@ -66,13 +66,17 @@ def test_lower_is_better_metrics_fail_when_they_rise() -> None:
 
 def test_changed_data_is_reported_as_a_changed_dataset_not_a_regression() -> None:
     policy = GatePolicy(("roc_auc",))
-    [check] = gate({"roc_auc": [s - 0.2 for s in BASE]}, reference({"roc_auc": BASE}, digest="e" * 64), policy)
+    [check] = gate(
+        {"roc_auc": [s - 0.2 for s in BASE]}, reference({"roc_auc": BASE}, digest="e" * 64), policy
+    )
     assert check.verdict is Verdict.DATA_CHANGED and not check.failed
     assert "a changed dataset, not a regression" in check.note
 
 
 def test_another_cv_plan_cannot_be_matched_and_fails_with_the_fix() -> None:
-    [check] = gate({"roc_auc": BASE}, reference({"roc_auc": BASE}, plan="3x1 seed 42"), GatePolicy(("roc_auc",)))
+    [check] = gate(
+        {"roc_auc": BASE}, reference({"roc_auc": BASE}, plan="3x1 seed 42"), GatePolicy(("roc_auc",))
+    )
     assert check.verdict is Verdict.INCOMPARABLE and check.failed
     assert "--bench-cv 3x1" in check.note
 

@@ -90,8 +90,14 @@ def postgres_uri() -> str:
     uri = normalize_backend_uri(os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT))
     parts = urlsplit(uri)
     try:
-        connection = psycopg2.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
-                                      password=parts.password, dbname="postgres", connect_timeout=5)  # fmt: skip
+        connection = psycopg2.connect(
+            host=parts.hostname,
+            port=parts.port or 5432,
+            user=parts.username,
+            password=parts.password,
+            dbname="postgres",
+            connect_timeout=5,
+        )
     except psycopg2.OperationalError as error:
         message = f"PostgreSQL for {POSTGRES_ENV} ({uri}) is unreachable: {error}".strip()
         if os.environ.get("CI", "").lower() == "true":
@@ -99,7 +105,9 @@ def postgres_uri() -> str:
         pytest.skip(message)
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(parts.path[1:])))
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(parts.path[1:]))
+        )
     connection.close()
     return uri
 
@@ -119,8 +127,12 @@ def run_reproduce(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
     return code, capsys.readouterr().out
 
 
-def test_reproduce_matches_an_untouched_run(first: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_reproduce(capsys, first["ids"]["small_forest"], "--tracking-uri", sqlite_uri(first["home"]))
+def test_reproduce_matches_an_untouched_run(
+    first: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_reproduce(
+        capsys, first["ids"]["small_forest"], "--tracking-uri", sqlite_uri(first["home"])
+    )
     assert code == 0, out
     assert "DIFFERS" not in out
     assert "cv_roc_auc_fold (6 splits)" in out and "RESULT: every metric matches exactly" in out
@@ -133,15 +145,27 @@ def test_reproduce_reports_changed_data(
     frame.loc[:40, "Age"] = 80.0  # forty old passengers more
     changed = tmp_path / "changed.csv"
     frame.to_csv(changed, index=False)
-    code, out = run_reproduce(capsys, first["ids"]["small_forest"], "--tracking-uri",
-                              sqlite_uri(first["home"]), "--data", str(changed))  # fmt: skip
+    code, out = run_reproduce(
+        capsys,
+        first["ids"]["small_forest"],
+        "--tracking-uri",
+        sqlite_uri(first["home"]),
+        "--data",
+        str(changed),
+    )
     assert code == 1
     assert "DATA DIFFERS" in out and "DIFFERS on split" in out and "RESULT: MISMATCH" in out
 
 
 def test_reproduce_reports_a_changed_param(first: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_reproduce(capsys, first["ids"]["small_forest"], "--tracking-uri",
-                              sqlite_uri(first["home"]), "--param", "max_depth=2")  # fmt: skip
+    code, out = run_reproduce(
+        capsys,
+        first["ids"]["small_forest"],
+        "--tracking-uri",
+        sqlite_uri(first["home"]),
+        "--param",
+        "max_depth=2",
+    )
     assert code == 1
     assert "PARAM CHANGED: max_depth logged 6, re-run with 2" in out and "RESULT: MISMATCH" in out
 
@@ -166,10 +190,20 @@ def forge_run(tracking_uri: str, source_run: str, **params: Any) -> str:
 
     client = MlflowClient(tracking_uri)
     run = client.get_run(source_run)
-    logged = {**run.data.params, ESTIMATOR_PARAMS: json.dumps({**json.loads(run.data.params[ESTIMATOR_PARAMS]), **params})}
+    logged = {
+        **run.data.params,
+        ESTIMATOR_PARAMS: json.dumps({**json.loads(run.data.params[ESTIMATOR_PARAMS]), **params}),
+    }
     forged = client.create_run(run.info.experiment_id).info.run_id
-    metrics = [Metric(m.key, m.value, m.timestamp, m.step) for key in run.data.metrics
-               for m in client.get_metric_history(source_run, key)]  # fmt: skip
-    client.log_batch(forged, metrics=metrics, params=[Param(k, str(v)) for k, v in logged.items()],
-                     tags=[RunTag(k, v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")])  # fmt: skip
+    metrics = [
+        Metric(m.key, m.value, m.timestamp, m.step)
+        for key in run.data.metrics
+        for m in client.get_metric_history(source_run, key)
+    ]
+    client.log_batch(
+        forged,
+        metrics=metrics,
+        params=[Param(k, str(v)) for k, v in logged.items()],
+        tags=[RunTag(k, v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")],
+    )
     return str(forged)

@@ -40,12 +40,13 @@ def read_baseline(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, ValueError) as error:
         raise BaselineError(f"the baseline file {path} is not readable JSON: {error}.") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
+    found = content.get("format") if isinstance(content, dict) else None
+    if found != FORMAT:
         raise BaselineError(
-            f"the baseline file {path} has format {content.get('format') if isinstance(content, dict) else '?'}"
-            f", expected {FORMAT}; regenerate it with --bench-update-baseline."
+            f"the baseline file {path} has format {found}, expected {FORMAT}; "
+            "regenerate it with --bench-update-baseline."
         )
-    return content
+    return dict(content)
 
 
 def reference_for(baseline: Mapping[str, Any], spec_name: str) -> Reference | None:
@@ -63,14 +64,16 @@ def entry(result: ExperimentResult) -> dict[str, Any]:
         "cv_plan": result.cv_plan,
         "params": result.params,
         "run_id": result.run_id,
-        "metrics": {name: value for name, value in sorted(result.metrics.items())
-                    if not name.endswith("_seconds")},  # fmt: skip
+        "metrics": {
+            name: value for name, value in sorted(result.metrics.items()) if not name.endswith("_seconds")
+        },
         "fold_scores": result.fold_scores,
     }
 
 
-def write_baseline(path: Path, results: Sequence[ExperimentResult], environment: Mapping[str, Any],
-                   session_id: str) -> Path:  # fmt: skip
+def write_baseline(
+    path: Path, results: Sequence[ExperimentResult], environment: Mapping[str, Any], session_id: str
+) -> Path:
     """Merge ``results`` into the file at ``path`` (created if missing) and return it."""
     try:
         existing = read_baseline(path).get("experiments", {})

@@ -191,7 +191,8 @@ class Controller:
     def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""
         if session_failed or not results:
-            self.notes.append(f"baseline {self.baseline_path} NOT written: the session failed or ran nothing.")
+            self.notes.append(f"baseline {self.baseline_path} NOT written: the session failed or ran "
+                              "nothing.")  # fmt: skip
             return
         assert self.context is not None
         write_baseline(self.baseline_path, results, self.context.environment, self.context.session_id)

@@ -86,8 +86,9 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-def cross_validate_spec(spec: ExperimentSpec, features: Any, target: Any, plan: CVPlan,
-                        n_jobs: int = 1) -> CVResult:  # fmt: skip
+def cross_validate_spec(
+    spec: ExperimentSpec, features: Any, target: Any, plan: CVPlan, n_jobs: int = 1
+) -> CVResult:
     """Cross-validate a fresh pipeline of ``spec``; folds run in ``n_jobs`` processes."""
     try:
         return cross_validate_model(spec.build(), features, target, plan, n_jobs)
@@ -100,9 +101,14 @@ def cross_validate_model(model: Any, features: Any, target: Any, plan: CVPlan, n
     # inner_max_num_threads keeps each joblib worker at one thread, as one_thread() does here.
     with one_thread(), parallel_config(backend="loky", inner_max_num_threads=1):
         scores = cross_validate(
-            model, features, target, cv=plan.splitter(), scoring=dict(CV_SCORERS),
-            n_jobs=n_jobs, error_score="raise",
-        )  # fmt: skip
+            model,
+            features,
+            target,
+            cv=plan.splitter(),
+            scoring=dict(CV_SCORERS),
+            n_jobs=n_jobs,
+            error_score="raise",
+        )
     fold_scores = {}
     for metric, scorer in CV_SCORERS.items():
         values = [float(value) for value in scores[f"test_{metric}"]]

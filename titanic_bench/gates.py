@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 #: Metrics where larger is better; floors, gates and winner selection use these names.
@@ -58,7 +58,7 @@ GATEABLE_METRICS: tuple[str, ...] = (*QUALITY_METRICS, "log_loss")
 DEFAULT_GATE_METRICS: tuple[str, ...] = ("accuracy", "roc_auc")
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """A gated metric's outcome; only REGRESSION and INCOMPARABLE fail."""
 
     PASS = "pass"
@@ -148,15 +148,15 @@ def gate_against(fold_scores: Mapping[str, Sequence[float]], data_digest: str, c
                  policy: GatePolicy) -> list[GateCheck]:  # fmt: skip
     """Gate each policy metric; a different data set or CV plan is reported, not tested."""
     if reference is None:
-        return [GateCheck(m, Verdict.NO_REFERENCE, "baseline", note="no baseline entry for this "
-                          "experiment; write one with --bench-update-baseline") for m in policy.metrics]  # fmt: skip
+        note = "no baseline entry for this experiment; write one with --bench-update-baseline"
+        return [GateCheck(m, Verdict.NO_REFERENCE, "baseline", note=note) for m in policy.metrics]
     if reference.data_digest != data_digest:
         note = (f"data digest {data_digest[:12]}... differs from the {reference.label}'s "
                 f"{reference.data_digest[:12]}...: a changed dataset, not a regression")  # fmt: skip
         return [GateCheck(m, Verdict.DATA_CHANGED, reference.label, note=note) for m in policy.metrics]
     if reference.cv_plan != cv_plan:
-        note = (f"cross-validation plan {cv_plan} differs from the {reference.label}'s "
-                f"{reference.cv_plan}: use --bench-cv {reference.cv_plan.split()[0]} or update the baseline")  # fmt: skip
+        note = (f"cross-validation plan {cv_plan} differs from the {reference.label}'s {reference.cv_plan}: "
+                f"use --bench-cv {reference.cv_plan.split()[0]} or update the baseline")  # fmt: skip
         return [GateCheck(m, Verdict.INCOMPARABLE, reference.label, note=note) for m in policy.metrics]
     return [gate_metric(m, fold_scores[m], reference, test_train_ratio, policy) for m in policy.metrics]
 

@@ -34,7 +34,8 @@ class Leaderboard:
         return cls(session_id, selection_metric, tuple(ranked), promotion, ui_url)
 
     def rows(self) -> list[list[str]]:
-        header = ["experiment", *(f"cv_{c} (95% CI)" for c in CV_COLUMNS), *COLUMNS, "floors", "gate", "run_id"]
+        cv_headers = [f"cv_{column} (95% CI)" for column in CV_COLUMNS]
+        header = ["experiment", *cv_headers, *COLUMNS, "floors", "gate", "run_id"]
         body = [
             [r.spec, *(_mean_ci(r, c) for c in CV_COLUMNS),
              *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
@@ -63,7 +64,8 @@ class Leaderboard:
 
     def text(self) -> str:
         gate = self.gate_rows()
-        gate_lines = ["", "Regression gate (corrected resampled t-test on matched folds):", *_text_table(gate)]
+        title = "Regression gate (corrected resampled t-test on matched folds):"
+        gate_lines = ["", title, *_text_table(gate)]
         return "\n".join([*_text_table(self.rows()), *(gate_lines if gate else []), "",
                           self.champion_line(), f"MLflow UI: {self.ui_url}"])  # fmt: skip
 
@@ -138,7 +140,8 @@ def _text_table(rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
 

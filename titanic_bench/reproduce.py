@@ -47,13 +47,24 @@ class LoggedRun:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", help="the MLflow run id of an experiment run")
-    parser.add_argument("--tracking-uri", help="tracking server or store (default $MLFLOW_TRACKING_URI, "
-                        "else the SQLite store in the state folder)")  # fmt: skip
+    parser.add_argument(
+        "--tracking-uri",
+        help="tracking server or store (default $MLFLOW_TRACKING_URI, "
+        "else the SQLite store in the state folder)",
+    )
     parser.add_argument("--home", help="state folder (default $TITANIC_BENCH_HOME or ./.titanic-bench)")
-    parser.add_argument("--data", help="CSV to re-run on, 'package' or 'kaggle' (default: the file the "
-                        "run logged, else the shipped copy)")  # fmt: skip
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override an estimator param (VALUE as JSON, else a string); repeatable")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        help="CSV to re-run on, 'package' or 'kaggle' (default: the file the "
+        "run logged, else the shipped copy)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an estimator param (VALUE as JSON, else a string); repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,23 +114,35 @@ def read_logged_run(tracking_uri: str, run_id: str) -> LoggedRun:
     try:
         found = client.get_run(run_id)
     except MlflowException as error:
-        raise ReproduceError(f"run {run_id} not found at {tracking_uri}: {error.message}. "
-                             "Pass --tracking-uri or --home to point at its store.") from None  # fmt: skip
+        raise ReproduceError(
+            f"run {run_id} not found at {tracking_uri}: {error.message}. "
+            "Pass --tracking-uri or --home to point at its store."
+        ) from None
     params, tags = found.data.params, found.data.tags
-    missing = [key for key in (ESTIMATOR_PARAMS, "model_type", "feature_set", "seed", "cv_folds") if key not in params]
+    missing = [
+        key
+        for key in (ESTIMATOR_PARAMS, "model_type", "feature_set", "seed", "cv_folds")
+        if key not in params
+    ]
     if missing or TagKey.DATA_DIGEST not in tags:
-        raise ReproduceError(f"run {run_id} lacks {', '.join(missing) or TagKey.DATA_DIGEST}: it was not "
-                             "logged by a titanic-bench version that records what reproducing takes.")  # fmt: skip
+        raise ReproduceError(
+            f"run {run_id} lacks {', '.join(missing) or TagKey.DATA_DIGEST}: it was not "
+            "logged by a titanic-bench version that records what reproducing takes."
+        )
     return LoggedRun(
-        run_id=run_id, spec=tags.get(TagKey.SPEC, "?"), model_type=params["model_type"],
-        estimator_params=json.loads(params[ESTIMATOR_PARAMS]), feature_set=params["feature_set"],
+        run_id=run_id,
+        spec=tags.get(TagKey.SPEC, "?"),
+        model_type=params["model_type"],
+        estimator_params=json.loads(params[ESTIMATOR_PARAMS]),
+        feature_set=params["feature_set"],
         seed=int(params["seed"]),
         cv=(int(params["cv_folds"]), int(params["cv_repeats"]), int(params["cv_seed"])),
-        data_digest=tags[TagKey.DATA_DIGEST], data_source=tags.get(TagKey.DATA_SOURCE, ""),
+        data_digest=tags[TagKey.DATA_DIGEST],
+        data_source=tags.get(TagKey.DATA_SOURCE, ""),
         metrics=dict(found.data.metrics),
         fold_scores={metric: fold_history(client, run_id, metric) for metric in CV_SCORERS},
         environment=json.loads(tags.get(TagKey.ENVIRONMENT, "{}")),
-    )  # fmt: skip
+    )
 
 
 def estimator_factory(model_type: str) -> Any:
@@ -131,12 +154,16 @@ def estimator_factory(model_type: str) -> Any:
     factories = {name: cls for name, cls in all_estimators(type_filter="classifier")}
     factories.update({spec.model_type: spec.estimator for spec in EXPERIMENTS})
     if model_type not in factories:
-        raise ReproduceError(f"model_type {model_type!r} is neither a harness factory nor a scikit-learn "
-                             "classifier; it cannot be rebuilt here.")  # fmt: skip
+        raise ReproduceError(
+            f"model_type {model_type!r} is neither a harness factory nor a scikit-learn "
+            "classifier; it cannot be rebuilt here."
+        )
     return factories[model_type]
 
 
-def reproduce(logged: LoggedRun, data_source: str | None, overrides: Mapping[str, Any]) -> tuple[list[str], bool]:
+def reproduce(
+    logged: LoggedRun, data_source: str | None, overrides: Mapping[str, Any]
+) -> tuple[list[str], bool]:
     """Re-run ``logged`` and return the report lines and whether everything matched."""
     from titanic_bench.data import PACKAGE_SOURCE, load_titanic
 
@@ -152,25 +179,40 @@ def reproduce(logged: LoggedRun, data_source: str | None, overrides: Mapping[str
     for name, value in overrides.items():
         if logged.estimator_params.get(name, "<unset>") != value:
             inputs_ok = False
-            lines.append(f"PARAM CHANGED: {name} logged {logged.estimator_params.get(name, '<unset>')!r}, "
-                         f"re-run with {value!r}")  # fmt: skip
+            lines.append(
+                f"PARAM CHANGED: {name} logged {logged.estimator_params.get(name, '<unset>')!r}, "
+                f"re-run with {value!r}"
+            )
     lines += code_differences(logged)
     metric_lines, metrics_ok = compare_metrics(logged, metrics, folds)
-    lines += ["", "metric                      logged                  reproduced              verdict",
-              *metric_lines, "", *environment_differences(logged.environment)]  # fmt: skip
+    lines += [
+        "",
+        "metric                      logged                  reproduced              verdict",
+        *metric_lines,
+        "",
+        *environment_differences(logged.environment),
+    ]
     matched = inputs_ok and metrics_ok
     lines += ["", "RESULT: " + ("every metric matches exactly" if matched else "MISMATCH")]
     return lines, matched
 
 
-def rerun(logged: LoggedRun, params: Mapping[str, Any], data: Any) -> tuple[dict[str, float], dict[str, list[float]]]:
+def rerun(
+    logged: LoggedRun, params: Mapping[str, Any], data: Any
+) -> tuple[dict[str, float], dict[str, list[float]]]:
     from titanic_bench.crossval import CVPlan, cross_validate_spec
     from titanic_bench.evaluation import fit_and_score, holdout_split
     from titanic_bench.experiments import ExperimentSpec
     from titanic_bench.features import FeatureSet
 
-    spec = ExperimentSpec(name=logged.spec, title=logged.spec, estimator=estimator_factory(logged.model_type),
-                          params=dict(params), feature_set=FeatureSet(logged.feature_set), floors={})  # fmt: skip
+    spec = ExperimentSpec(
+        name=logged.spec,
+        title=logged.spec,
+        estimator=estimator_factory(logged.model_type),
+        params=dict(params),
+        feature_set=FeatureSet(logged.feature_set),
+        floors={},
+    )
     evaluation = fit_and_score(spec, holdout_split(data, logged.seed))
     cv = cross_validate_spec(spec, data.features, data.target, CVPlan(*logged.cv))
     return {**evaluation.metrics, **cv.summary()}, cv.fold_scores
@@ -180,8 +222,9 @@ def compared(name: str) -> bool:
     return not name.startswith(_NOT_COMPARED_PREFIXES) and not name.endswith(_NOT_COMPARED_SUFFIXES)
 
 
-def compare_metrics(logged: LoggedRun, metrics: Mapping[str, float],
-                    folds: Mapping[str, list[float]]) -> tuple[list[str], bool]:  # fmt: skip
+def compare_metrics(
+    logged: LoggedRun, metrics: Mapping[str, float], folds: Mapping[str, list[float]]
+) -> tuple[list[str], bool]:
     """One line per metric (exact ``==``), then one per fold series; timings are skipped."""
     lines, ok = [], True
     for name in sorted(key for key in logged.metrics if compared(key)):
@@ -208,8 +251,10 @@ def code_differences(logged: LoggedRun) -> list[str]:
     if logged.spec not in current or current[logged.spec] == logged.estimator_params:
         return []
     changed = sorted(set(current[logged.spec].items()) ^ set(logged.estimator_params.items()))
-    return [f"note: {logged.spec} in experiments.py now differs from the logged params ({changed}); "
-            "re-run uses the logged ones."]  # fmt: skip
+    return [
+        f"note: {logged.spec} in experiments.py now differs from the logged params ({changed}); "
+        "re-run uses the logged ones."
+    ]
 
 
 def environment_differences(logged: Mapping[str, Any]) -> list[str]:
@@ -222,8 +267,10 @@ def environment_differences(logged: Mapping[str, Any]) -> list[str]:
         return ["environment: the run logged no environment record"]
     if not keys:
         return ["environment: identical to the run's"]
-    return ["environment differences (logged -> now):",
-            *(f"  {key}: {before.get(key)!r} -> {now.get(key)!r}" for key in keys)]  # fmt: skip
+    return [
+        "environment differences (logged -> now):",
+        *(f"  {key}: {before.get(key)!r} -> {now.get(key)!r}" for key in keys),
+    ]
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

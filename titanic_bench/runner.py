@@ -71,7 +71,8 @@ class Bench:
         """
         split = holdout_split(self.data)
         evaluation = fit_and_score(spec, split)
-        cv = cross_validate_spec(spec, self.data.features, self.data.target, cv_plan(self.context), self.n_jobs)
+        data = self.data
+        cv = cross_validate_spec(spec, data.features, data.target, cv_plan(self.context), self.n_jobs)
         checks = check_floors(evaluation.metrics, spec.floors)
         gate = self.gate(spec, cv)
         run_id, model_uri = log_experiment_run(

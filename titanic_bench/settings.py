@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ CHAMPION_ALIAS = "champion"
 DEFAULT_BASELINE = "benchmarks/baseline.json"
 
 
-class GateMode(str, Enum):
+class GateMode(StrEnum):
     """What the regression gate compares with: nothing, the baseline file, the champion, both."""
 
     OFF = "off"

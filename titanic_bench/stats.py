@@ -10,11 +10,11 @@ here use that corrected variance.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 Alternative = Literal["less", "greater", "two-sided"]
@@ -31,7 +31,7 @@ class PairedTest:
     alternative: Alternative
 
 
-def corrected_variance(scores: Sequence[float], test_train_ratio: float) -> float:
+def corrected_variance(scores: ArrayLike, test_train_ratio: float) -> float:
     """Nadeau-Bengio variance of the mean of ``scores``: (1/J + n_test/n_train) * s^2."""
     values = np.asarray(scores, dtype=float)
     if values.size < 2:
@@ -40,7 +40,7 @@ def corrected_variance(scores: Sequence[float], test_train_ratio: float) -> floa
 
 
 def corrected_ttest(
-    differences: Sequence[float], test_train_ratio: float, alternative: Alternative = "less"
+    differences: ArrayLike, test_train_ratio: float, alternative: Alternative = "less"
 ) -> PairedTest:
     """Corrected resampled t-test of H0 "mean difference is 0" on J matched folds.
 
@@ -68,7 +68,7 @@ def _p_value(t_value: float, df: int, alternative: Alternative) -> float:
 
 
 def confidence_interval(
-    scores: Sequence[float], test_train_ratio: float, level: float = 0.95
+    scores: ArrayLike, test_train_ratio: float, level: float = 0.95
 ) -> tuple[float, float]:
     """Two-sided ``level`` interval for the mean score, on the corrected variance."""
     values = np.asarray(scores, dtype=float)

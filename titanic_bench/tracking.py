@@ -182,7 +182,9 @@ def log_experiment_run(
 
 def run_params(spec: ExperimentSpec, split: Split, cv: CVResult | None = None) -> dict[str, Any]:
     """Params for the UI, plus what ``reproduce`` rebuilds the experiment from."""
-    cv_params = {"cv_folds": cv.plan.folds, "cv_repeats": cv.plan.repeats, "cv_seed": cv.plan.seed} if cv else {}
+    cv_params = {}
+    if cv is not None:
+        cv_params = {"cv_folds": cv.plan.folds, "cv_repeats": cv.plan.repeats, "cv_seed": cv.plan.seed}
     return {
         **spec.all_params(),
         **cv_params,
