@@ -129,6 +129,15 @@ def _boolean(flag: str, value: str) -> bool:
     raise pytest.UsageError(f"{flag}={value!r} must be true or false (1/0, yes/no).")
 
 
+def _gate_mode(flag: str, value: str) -> str:
+    modes = tuple(mode.value for mode in GateMode)
+    if value not in modes:
+        # nargs="?" lets a bare --bench-gate swallow the next word, often the test path.
+        raise pytest.UsageError(f"{flag}={value!r} is not one of: {', '.join(modes)}. A bare {flag} "
+                                f"takes the next word as its value: write {flag}=baseline before paths.")  # fmt: skip
+    return value
+
+
 def _fraction(flag: str, value: str) -> float:
     try:
         number = float(value)
@@ -202,7 +211,7 @@ OPTIONS: tuple[_Option, ...] = (
             "stratified k-fold)", "5x3", "TITANIC_BENCH_CV", _cv_plan),
     _Option("bench_gate", "regression gate: baseline (the default when the flag has no value), "
             "champion, all, or off", "off", "TITANIC_BENCH_GATE",
-            _choice(tuple(mode.value for mode in GateMode)), "optional", GateMode.BASELINE.value),
+            _gate_mode, "optional", GateMode.BASELINE.value),
     _Option("bench_baseline", "baseline file, relative to the rootdir", DEFAULT_BASELINE,
             "TITANIC_BENCH_BASELINE"),
     _Option("bench_update_baseline", "write this session's results into the baseline file",
