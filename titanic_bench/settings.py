@@ -133,8 +133,10 @@ def _gate_mode(flag: str, value: str) -> str:
     modes = tuple(mode.value for mode in GateMode)
     if value not in modes:
         # nargs="?" lets a bare --bench-gate swallow the next word, often the test path.
-        raise pytest.UsageError(f"{flag}={value!r} is not one of: {', '.join(modes)}. A bare {flag} "
-                                f"takes the next word as its value: write {flag}=baseline before paths.")  # fmt: skip
+        raise pytest.UsageError(
+            f"{flag}={value!r} is not one of: {', '.join(modes)}. A bare {flag} takes the next "
+            f"word as its value: write {flag}=baseline before paths."
+        )
     return value
 
 
@@ -266,7 +268,8 @@ def resolve(config: pytest.Config) -> BenchSettings:
     values: dict[str, Any] = {}
     for option in OPTIONS:
         source, raw = _raw_value(config, option)
-        values[option.name] = raw if raw is None or isinstance(raw, bool) else option.convert(source, str(raw))
+        keep = raw is None or isinstance(raw, bool)
+        values[option.name] = raw if keep else option.convert(source, str(raw))
     mode = Mode(values["bench_mode"])
     if mode is Mode.CONNECT and not values["bench_tracking_uri"]:
         raise pytest.UsageError(
