@@ -247,7 +247,7 @@ def code_differences(logged: LoggedRun) -> list[str]:
     """Note when experiments.py now gives the spec other params than the run logged."""
     from titanic_bench.experiments import EXPERIMENTS
 
-    current = {spec.name: json.loads(json.dumps(dict(spec.params))) for spec in EXPERIMENTS}
+    current = {spec.name: json.loads(json.dumps(dict(spec.params), default=repr)) for spec in EXPERIMENTS}
     if logged.spec not in current or current[logged.spec] == logged.estimator_params:
         return []
     changed = sorted(set(current[logged.spec].items()) ^ set(logged.estimator_params.items()))

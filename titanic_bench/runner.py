@@ -93,7 +93,7 @@ class Bench:
             failure="" if passed else floor_failure_message(spec.name, checks),
             fold_scores=cv.fold_scores,
             cv_plan=cv.plan.label,
-            params=json.loads(json.dumps(dict(spec.params))),
+            params=json.loads(json.dumps(dict(spec.params), default=repr)),
             gate=[check.to_dict() for check in gate],
             gate_failure=gate_failure_message(spec.name, gate, gate_policy(self.context))
             if any(check.failed for check in gate) else "",

@@ -188,8 +188,8 @@ def run_params(spec: ExperimentSpec, split: Split, cv: CVResult | None = None) -
     return {
         **spec.all_params(),
         **cv_params,
-        # Params come back from MLflow as strings; this one keeps the types exact.
-        ESTIMATOR_PARAMS: json.dumps(dict(spec.params), sort_keys=True),
+        # Params come back from MLflow as strings; this one keeps JSON types exact (others as repr).
+        ESTIMATOR_PARAMS: json.dumps(dict(spec.params), sort_keys=True, default=repr),
         "model_type": spec.model_type,
         "feature_set": spec.feature_set.value,
         "features": ",".join(FEATURE_COLUMNS[spec.feature_set]),
