@@ -148,10 +148,11 @@ class Controller:
         self.leaderboard = Leaderboard.build(self.context.session_id, self.settings.selection_metric,
                                              results, promotion, self.context.ui_url)  # fmt: skip
         self.leaderboard.write(self.paths.reports)
-        status = "FAILED" if session_failed else "FINISHED"
+        status = "FAILED" if session_failed or self.gate_failures else "FINISHED"
+        tags = {"champion": promotion.version or "none"}
         try:
             end_session_run(MlflowClient(self.context.tracking_uri), self.context.parent_run_id,
-                            status, self.leaderboard.files(), {"champion": promotion.version or "none"})  # fmt: skip
+                            status, self.leaderboard.files(), tags)  # fmt: skip
         except MlflowException as error:
             raise StackError(f"could not log the leaderboard to MLflow: {error}") from error
         return self.leaderboard
@@ -203,8 +204,8 @@ class Controller:
         if self.server is None:
             return
         if self.settings.keep_server:
-            self.say(f"titanic-bench: MLflow server kept running at {self.server.url} "
-                     f"(process group {self.server.process.pid if self.server.process else '?'})")  # fmt: skip
+            group = self.server.process.pid if self.server.process else "?"
+            self.say(f"titanic-bench: MLflow server kept running at {self.server.url} (group {group})")
             self.server = None
             return
         self.server.stop()
