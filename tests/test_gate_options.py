@@ -7,8 +7,6 @@ import pytest
 from titanic_bench.plugin import settings_key
 from titanic_bench.settings import BenchSettings, GateMode
 
-pytest_plugins = ("pytester",)
-
 
 def settings(pytester: pytest.Pytester, *args: str) -> BenchSettings:
     return pytester.parseconfigure(*args).stash[settings_key]
