@@ -81,3 +81,16 @@ def test_a_winner_worse_than_the_champion_leaves_the_alias_and_fails_in_champion
     assert client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, CHAMPION_ALIAS).version == before
     champion = leaderboard(baseline["home"])["champion"]
     assert champion["version"] is None and any(c["verdict"] == "REGRESSION" for c in champion["checks"])
+
+
+def test_a_champion_logged_with_another_cv_plan_is_re_cross_validated_on_this_sessions_folds(
+    baseline: dict[str, Path],
+) -> None:
+    write_project(baseline["project"], {"stump_forest": {**SMALL_FOREST, "max_depth": 1}}, logistic=False)
+    result = run_session(baseline["project"], baseline["home"], "-p", "no:xdist", "--bench-cv", "4x2")
+    champion = leaderboard(baseline["home"])["champion"]
+    assert champion["checks"], result.stdout[-3000:]
+    assert all("(re-cross-validated)" in check["reference"] for check in champion["checks"])
+    blocked = any(check["verdict"] == "REGRESSION" for check in champion["checks"])
+    assert (champion["version"] is None) == blocked
+    assert_session(result)  # the champion gate is off: a blocked winner is reported, not a failure
