@@ -65,8 +65,7 @@ class Controller:
             environment = describe(self.rootpath)
             requirements = model_requirements()
             tracking_uri = self._wait_for_stack(mode)
-            self.context = self._open_session(tracking_uri, data.source, data.digest,
-                                              environment, requirements)  # fmt: skip
+            self.context = self._open_session(tracking_uri, data, environment, requirements)
         except BaseException:
             self.stop()
             raise
@@ -98,24 +97,25 @@ class Controller:
         self.say(f"titanic-bench: logging to {mask_uri(uri)}")
         return uri
 
-    def _open_session(self, tracking_uri: str, data_source: str, data_digest: str,
+    def _open_session(self, tracking_uri: str, data: TitanicData,
                       environment: dict[str, object], requirements: list[str]) -> SessionContext:  # fmt: skip
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        from titanic_bench.tracking import ensure_experiment, start_session_run
+        from titanic_bench.tracking import ensure_experiment, log_session_dataset, start_session_run
 
         mlflow.set_tracking_uri(tracking_uri)
         client = MlflowClient(tracking_uri)
         session_id = new_session_id()
         experiment_id = ensure_experiment(client, self.settings.experiment)
         parent_run_id = start_session_run(client, experiment_id, session_id, environment)
+        log_session_dataset(client, parent_run_id, data)
         ui_url = tracking_uri if tracking_uri.startswith("http") else "(no UI: not an HTTP server)"
         return SessionContext(
             session_id=session_id, tracking_uri=tracking_uri,
             ui_url=f"{ui_url}/#/experiments/{experiment_id}" if ui_url.startswith("http") else ui_url,
             experiment_id=experiment_id, experiment_name=self.settings.experiment,
-            parent_run_id=parent_run_id, data_source=data_source, data_digest=data_digest,
+            parent_run_id=parent_run_id, data_source=data.source, data_digest=data.digest,
             allow_other_data=self.settings.allow_other_data,
             registered_model=self.settings.registered_model,
             pip_requirements=requirements, environment=environment,

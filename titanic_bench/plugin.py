@@ -58,7 +58,7 @@ def is_active(config: pytest.Config, settings: BenchSettings) -> bool:
     """Whether this session benchmarks: mode not off and an argument lies in bench_paths."""
     if settings.mode is Mode.OFF or config.option.collectonly:
         return False
-    roots = [(config.rootpath / path).resolve() for path in settings.paths]
+    roots = [root for path in settings.paths if (root := (config.rootpath / path).resolve()).exists()]
     for arg in config.args:
         target = (config.invocation_params.dir / arg.split("::")[0]).resolve()
         if any(target == root or root in target.parents or target in root.parents for root in roots):

@@ -18,10 +18,12 @@ import matplotlib.pyplot as plt
 import mlflow
 import mlflow.data
 import mlflow.sklearn
-from mlflow.entities import Metric
+from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.entities import DatasetInput, InputTag, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from titanic_bench.context import SessionContext
 from titanic_bench.crossval import CVResult
@@ -249,12 +251,28 @@ def _known_mlflow_warnings() -> Iterator[None]:
         yield
 
 
-def log_dataset(data: TitanicData) -> None:
-    dataset = mlflow.data.from_pandas(
+def _dataset(data: TitanicData) -> PandasDataset:
+    return mlflow.data.from_pandas(
         data.frame, source=data.source, targets="Survived", name=DATASET_NAME,
         digest=data.digest[:32],
     )  # fmt: skip
-    mlflow.log_input(dataset, context="training")
+
+
+def log_dataset(data: TitanicData) -> None:
+    mlflow.log_input(_dataset(data), context="training")
+
+
+def log_session_dataset(client: MlflowClient, run_id: str, data: TitanicData) -> None:
+    """Record the data on the session run before any worker does.
+
+    MLflow 3.17 inserts a dataset the first time a run of the experiment logs it
+    and does not handle two runs doing so at once (UNIQUE constraint failed on
+    datasets); once the controller has created it, workers only link to it.
+    """
+    with _known_mlflow_warnings():
+        entity = _dataset(data)._to_mlflow_entity()
+    context = InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset=entity, tags=[context])])
 
 
 def log_plots_and_reports(spec: ExperimentSpec, split: Split, evaluation: Evaluation,

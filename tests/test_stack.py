@@ -1,0 +1,106 @@
+"""The tracking stack: readiness, retries, and that a stopped server leaves no process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from titanic_bench.stack import (
+    EmbeddedServer,
+    Retry,
+    StackError,
+    free_port,
+    group_members,
+    probe,
+    server_command,
+    stop_process_group,
+    wait_for_server,
+)
+
+
+def test_retry_backs_off_to_a_cap() -> None:
+    assert Retry(attempts=12).delays() == [0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8]
+    assert sum(Retry(attempts=12).delays()) == pytest.approx(63.5)
+
+
+def test_unreachable_server_fails_after_all_attempts_with_the_last_error() -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    slept: list[float] = []
+    with pytest.raises(StackError) as caught:
+        wait_for_server(uri, Retry(attempts=4), sleep=slept.append)
+    assert slept == [0.5, 1.0, 2.0]
+    message = str(caught.value)
+    assert f"the MLflow tracking server at {uri} is unreachable after 4 attempts" in message
+    assert "ConnectionRefusedError" in message
+
+
+def test_password_in_tracking_uri_is_masked() -> None:
+    uri = f"http://ada:hunter2@127.0.0.1:{free_port()}"
+    with pytest.raises(StackError) as caught:
+        wait_for_server(uri, Retry(attempts=1))
+    assert "hunter2" not in str(caught.value)
+    assert "ada:***@127.0.0.1" in str(caught.value)
+
+
+def test_server_command_is_lean_and_serves_artifacts(tmp_path: Path) -> None:
+    command = server_command("sqlite:///x.db", tmp_path, "127.0.0.1", 5005)
+    assert command[:4] == [sys.executable, "-m", "mlflow", "server"]
+    assert command[command.index("--workers") + 1] == "1"
+    assert "--serve-artifacts" in command
+    assert command[command.index("--artifacts-destination") + 1] == str(tmp_path)
+
+
+def test_embedded_server_starts_serves_and_stops_with_its_whole_group(tmp_path: Path) -> None:
+    server = EmbeddedServer(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "art", tmp_path / "log").start()
+    assert server.process is not None
+    pgid = server.process.pid
+    try:
+        server.wait_ready(timeout=120)
+        assert probe(server.url) is None
+        assert len(group_members(pgid)) >= 2  # the CLI and its uvicorn child
+    finally:
+        server.stop()
+    assert group_members(pgid) == []
+    assert probe(server.url) is not None
+
+
+def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
+    server = EmbeddedServer("notascheme://nowhere", tmp_path / "art", tmp_path / "server.log").start()
+    with pytest.raises(StackError) as caught:
+        server.wait_ready(timeout=120)
+    message = str(caught.value)
+    assert "exited with code" in message and "before it was ready" in message
+    assert str(tmp_path / "server.log") in message
+    server.stop()
+
+
+def test_stop_kills_children_that_ignore_sigterm() -> None:
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {stubborn!r}]); time.sleep(60)"],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while len(group_members(parent.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(group_members(parent.pid)) == 2
+    stop_process_group(parent.pid, grace=1.0)
+    parent.wait(timeout=5)
+    deadline = time.monotonic() + 5
+    while group_members(parent.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert group_members(parent.pid) == []
+
+
+def test_stopping_a_gone_group_is_harmless() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    process.wait()
+    stop_process_group(process.pid, grace=0.1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
