@@ -100,7 +100,11 @@ def _recomputed_reference(model_name: str, alias: str, label: str, plan: CVPlan,
 
 
 def promote(
-    winner: ExperimentResult, model_name: str, alias: str, session_id: str, metric: str,
+    winner: ExperimentResult,
+    model_name: str,
+    alias: str,
+    session_id: str,
+    metric: str,
     champion_checks: tuple[GateCheck, ...] = (),
 ) -> Promotion:
     """Register ``winner`` as a new version of ``model_name`` and point ``alias`` at it."""
