@@ -207,3 +207,15 @@ def forge_run(tracking_uri: str, source_run: str, **params: Any) -> str:
         tags=[RunTag(k, v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")],
     )
     return str(forged)
+
+
+def test_the_reproduce_command_exits_0_on_a_match(first: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "titanic_bench.cli", "reproduce", first["ids"]["logistic"]]
+    result = subprocess.run(
+        [*command, "--tracking-uri", sqlite_uri(first["home"])], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RESULT: every metric matches exactly" in result.stdout

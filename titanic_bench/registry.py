@@ -44,7 +44,8 @@ def select_winner(results: Sequence[ExperimentResult], metric: str) -> tuple[Exp
     passing = [result for result in results if result.passed and not result.gate_failed]
     if not passing:
         failed = ", ".join(sorted(result.spec for result in results))
-        return None, f"no run passed its floors and gate (failed: {failed})"
+        checks = "floors and gate" if any(result.gate_failed for result in results) else "floors"
+        return None, f"no run passed its {checks} (failed: {failed})"
     winner = min(passing, key=lambda result: (-result.ranking_value(metric), result.spec))
     label = f"cross-validated {metric}" if f"cv_{metric}_mean" in winner.metrics else f"holdout {metric}"
     return winner, f"highest {label} ({winner.ranking_value(metric):.4f}) among {len(passing)} passing run(s)"
