@@ -18,6 +18,7 @@ from titanic_bench.data import DataError, TitanicData, load_titanic
 from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import ExperimentSpec
 from titanic_bench.gates import (
+    FloorCheck,
     GateCheck,
     GatePolicy,
     check_floors,
@@ -64,10 +65,11 @@ class Bench:
         self.n_jobs = n_jobs
 
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
-        """Train ``spec``, log its run, and record the result for the session report.
+        """Train ``spec``, cross-validate it, gate it, log its run, record the result.
 
-        The run is logged completely even when a floor is missed; call
-        :func:`assert_floors` on the result to fail the test then.
+        The run is logged completely even when a floor or the gate fails; call
+        :func:`assert_result` (floors and gate) or :func:`assert_floors` on the result
+        to fail the test then.
         """
         split = holdout_split(self.data)
         evaluation = fit_and_score(spec, split)
@@ -78,28 +80,27 @@ class Bench:
         run_id, model_uri = log_experiment_run(
             self.context, spec, self.item.nodeid, self.data, split, evaluation, checks, cv, gate
         )
-        passed = floors_passed(checks)
-        result = ExperimentResult(
-            spec=spec.name,
-            title=spec.title,
-            nodeid=self.item.nodeid,
-            run_id=run_id,
-            model_uri=model_uri,
-            registered_model=spec.registered_model_name,
-            data_digest=self.data.digest,
-            metrics={**evaluation.metrics, **cv.summary()},
-            floors=dict(spec.floors),
-            passed=passed,
-            failure="" if passed else floor_failure_message(spec.name, checks),
-            fold_scores=cv.fold_scores,
-            cv_plan=cv.plan.label,
-            params=json.loads(json.dumps(dict(spec.params), default=repr)),
-            gate=[check.to_dict() for check in gate],
-            gate_failure=gate_failure_message(spec.name, gate, gate_policy(self.context))
-            if any(check.failed for check in gate) else "",
-        )  # fmt: skip
+        result = self._result(spec, run_id, model_uri, evaluation.metrics, checks, cv, gate)
         self.item.user_properties.append((RESULT_PROPERTY, result.to_json()))
         return result
+
+    def _result(self, spec: ExperimentSpec, run_id: str, model_uri: str, holdout: dict[str, float],
+                checks: list[FloorCheck], cv: CVResult, gate: list[GateCheck]
+                ) -> ExperimentResult:  # fmt: skip
+        passed = floors_passed(checks)
+        gate_failed = any(check.failed for check in gate)
+        policy = gate_policy(self.context)
+        return ExperimentResult(
+            spec=spec.name, title=spec.title, nodeid=self.item.nodeid, run_id=run_id,
+            model_uri=model_uri, registered_model=spec.registered_model_name,
+            data_digest=self.data.digest, metrics={**holdout, **cv.summary()},
+            floors=dict(spec.floors), passed=passed,
+            failure="" if passed else floor_failure_message(spec.name, checks),
+            fold_scores=cv.fold_scores, cv_plan=cv.plan.label,
+            params=json.loads(json.dumps(dict(spec.params), default=repr)),
+            gate=[check.to_dict() for check in gate],
+            gate_failure=gate_failure_message(spec.name, gate, policy) if gate_failed else "",
+        )  # fmt: skip
 
     def gate(self, spec: ExperimentSpec, cv: CVResult) -> list[GateCheck]:
         """Gate against the baseline file when the baseline gate is on, else nothing."""
