@@ -205,7 +205,8 @@ class Controller:
             return
         if self.settings.keep_server:
             group = self.server.process.pid if self.server.process else "?"
-            self.say(f"titanic-bench: MLflow server kept running at {self.server.url} (group {group})")
+            self.say(f"titanic-bench: MLflow server kept running at {self.server.url} "
+                     f"(process group {group})")  # fmt: skip
             self.server = None
             return
         self.server.stop()
