@@ -93,9 +93,9 @@ def quality_metrics(y_true: Any, y_pred: Any, y_score: Any) -> dict[str, float]:
 
 
 def report_text(split: Split, evaluation: Evaluation) -> str:
-    return classification_report(
+    return str(classification_report(
         split.y_test, evaluation.y_pred, target_names=["Did not survive", "Survived"], digits=4
-    )
+    ))  # fmt: skip
 
 
 def confusion_matrix_figure(split: Split, evaluation: Evaluation) -> Figure:
@@ -103,13 +103,15 @@ def confusion_matrix_figure(split: Split, evaluation: Evaluation) -> Figure:
         split.y_test, evaluation.y_pred, display_labels=["Did not survive", "Survived"]
     )
     display.ax_.set_title("Confusion matrix (holdout)")
-    return display.figure_
+    figure: Figure = display.figure_
+    return figure
 
 
 def roc_curve_figure(split: Split, evaluation: Evaluation, title: str) -> Figure:
     display = RocCurveDisplay.from_predictions(split.y_test, evaluation.y_score, name=title)
     display.ax_.set_title("ROC curve (holdout)")
-    return display.figure_
+    figure: Figure = display.figure_
+    return figure
 
 
 def importances(split: Split, evaluation: Evaluation) -> pd.Series:

@@ -81,9 +81,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[controller_key] = controller
     config.pluginmanager.register(ResultCollector(controller), "titanic_bench_results")
     _stop_on_sigterm()
+    stopping: tuple[type[Exception], ...] = (*SETUP_ERRORS, StackError, UntrustedModelError)
     try:
         config.stash[context_key] = controller.start()
-    except (*SETUP_ERRORS, StackError, UntrustedModelError) as error:
+    except stopping as error:
         raise pytest.UsageError(f"titanic-bench: {error}") from None
 
 
@@ -98,7 +99,7 @@ class ResultCollector:
             return
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
-                self.controller.record(ExperimentResult.from_json(value))
+                self.controller.record(ExperimentResult.from_json(str(value)))
 
 
 class XdistHooks:

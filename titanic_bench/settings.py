@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class GateMode(StrEnum):
         return self in (GateMode.CHAMPION, GateMode.ALL)
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """How the session gets its tracking server."""
 
     AUTO = "auto"

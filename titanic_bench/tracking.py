@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import mlflow.data
 import mlflow.sklearn
-from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import DatasetInput, InputTag, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -252,7 +252,7 @@ def _known_mlflow_warnings() -> Iterator[None]:
 
 
 def _dataset(data: TitanicData) -> PandasDataset:
-    return mlflow.data.from_pandas(
+    return from_pandas(
         data.frame, source=data.source, targets="Survived", name=DATASET_NAME,
         digest=data.digest[:32],
     )  # fmt: skip
