@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec, spec_id
-from titanic_bench.runner import Bench, assert_floors
+from titanic_bench.runner import Bench, assert_result
 
 
 @pytest.mark.parametrize("spec", EXPERIMENTS, ids=spec_id)
 def test_experiment(spec: ExperimentSpec, titanic_bench: Bench) -> None:
-    assert_floors(titanic_bench.run(spec))
+    assert_result(titanic_bench.run(spec))

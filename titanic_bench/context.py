@@ -27,6 +27,13 @@ class SessionContext:
     registered_model: str
     pip_requirements: list[str] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int = 5
+    cv_repeats: int = 3
+    #: The baseline file each worker gates against; empty when the baseline gate is off.
+    baseline_path: str = ""
+    gate_metrics: list[str] = field(default_factory=lambda: ["accuracy", "roc_auc"])
+    gate_alpha: float = 0.05
+    gate_min_effect: float = 0.01
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -11,13 +11,16 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from titanic_bench.backend import default_backend_uri, ensure_database, mask_uri
+from titanic_bench.baseline import read_baseline, resolve_path, write_baseline
 from titanic_bench.context import SessionContext
 from titanic_bench.data import TitanicData, load_titanic
 from titanic_bench.environment import describe, model_requirements
+from titanic_bench.gates import GatePolicy
 from titanic_bench.paths import StatePaths, state_paths
-from titanic_bench.registry import Promotion, promote, select_winner
+from titanic_bench.registry import Promotion, compare_with_champion, promote, select_winner
 from titanic_bench.report import Leaderboard
 from titanic_bench.results import ExperimentResult
 from titanic_bench.settings import CHAMPION_ALIAS, BenchSettings, Mode, effective_mode
@@ -42,6 +45,11 @@ class Controller:
         self.context: SessionContext | None = None
         self.results: dict[str, ExperimentResult] = {}
         self.leaderboard: Leaderboard | None = None
+        self.data: TitanicData | None = None
+        #: Gate failures that fail the session, one message each, for the terminal summary.
+        self.gate_failures: list[str] = []
+        self.notes: list[str] = []
+        self.baseline_path = resolve_path(settings.baseline, rootpath)
 
     def start(self) -> SessionContext:
         """Bring up or reach the stack, then create the experiment and the session run."""
@@ -51,7 +59,9 @@ class Controller:
             self._spawn_embedded()
         try:
             # Loading data and describing the environment overlap the server's start-up.
-            data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
+            data = self.data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
+            if self.settings.gate.baseline:
+                read_baseline(self.baseline_path)  # fail before any training when it is unusable
             environment = describe(self.rootpath)
             requirements = model_requirements()
             tracking_uri = self._wait_for_stack(mode)
@@ -110,6 +120,10 @@ class Controller:
             allow_other_data=self.settings.allow_other_data,
             registered_model=self.settings.registered_model,
             pip_requirements=requirements, environment=environment,
+            cv_folds=self.settings.cv_folds, cv_repeats=self.settings.cv_repeats,
+            baseline_path=str(self.baseline_path) if self.settings.gate.baseline else "",
+            gate_metrics=list(self.settings.gate_metrics), gate_alpha=self.settings.gate_alpha,
+            gate_min_effect=self.settings.gate_min_effect,
         )  # fmt: skip
 
     def record(self, result: ExperimentResult) -> None:
@@ -127,13 +141,19 @@ class Controller:
 
         results = list(self.results.values())
         promotion = self._promote(results)
+        self.gate_failures = [r.gate_failure for r in sorted(results, key=lambda r: r.spec) if r.gate_failed]
+        if promotion.blocked and self.settings.gate.champion:
+            self.gate_failures.append(f"the session's winner {promotion.reason}")
+        if self.settings.update_baseline:
+            self._update_baseline(results, session_failed)
         self.leaderboard = Leaderboard.build(self.context.session_id, self.settings.selection_metric,
                                              results, promotion, self.context.ui_url)  # fmt: skip
         self.leaderboard.write(self.paths.reports)
-        status = "FAILED" if session_failed else "FINISHED"
+        status = "FAILED" if session_failed or self.gate_failures else "FINISHED"
+        tags = {"champion": promotion.version or "none"}
         try:
             end_session_run(MlflowClient(self.context.tracking_uri), self.context.parent_run_id,
-                            status, self.leaderboard.files(), {"champion": promotion.version or "none"})  # fmt: skip
+                            status, self.leaderboard.files(), tags)  # fmt: skip
         except MlflowException as error:
             raise StackError(f"could not log the leaderboard to MLflow: {error}") from error
         return self.leaderboard
@@ -149,18 +169,45 @@ class Controller:
         if not self.settings.promote:
             return Promotion(winner=winner, reason="promotion is off (--bench-no-promote)")
         try:
+            checks = compare_with_champion(winner, self.context.registered_model, CHAMPION_ALIAS,
+                                           self._plan(), self.data, self._champion_policy())  # fmt: skip
+            if any(check.failed for check in checks):
+                worse = "; ".join(check.line() for check in checks if check.failed)
+                return Promotion(winner=winner, reason=f"{winner.spec} is significantly worse than the "
+                                 f"current champion, which keeps @{CHAMPION_ALIAS}: {worse}",
+                                 champion_checks=checks)  # fmt: skip
             return promote(winner, self.context.registered_model, CHAMPION_ALIAS,
-                           self.context.session_id, metric)  # fmt: skip
+                           self.context.session_id, metric, checks)  # fmt: skip
         except MlflowException as error:
             raise StackError(f"registering the winner {winner.spec} failed: {error}") from error
+
+    def _plan(self) -> Any:
+        from titanic_bench.crossval import CVPlan
+
+        return CVPlan(self.settings.cv_folds, self.settings.cv_repeats)
+
+    def _champion_policy(self) -> GatePolicy:
+        metrics = dict.fromkeys([self.settings.selection_metric, *self.settings.gate_metrics])
+        return GatePolicy(tuple(metrics), self.settings.gate_alpha, self.settings.gate_min_effect)
+
+    def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
+        """Write the baseline only from a session that passed: a failure is no reference."""
+        if session_failed or not results:
+            self.notes.append(f"baseline {self.baseline_path} NOT written: the session failed or ran "
+                              "nothing.")  # fmt: skip
+            return
+        assert self.context is not None
+        write_baseline(self.baseline_path, results, self.context.environment, self.context.session_id)
+        self.notes.append(f"baseline written: {self.baseline_path} ({len(results)} experiment(s))")
 
     def stop(self) -> None:
         """Stop the embedded server (whole process group) unless asked to keep it."""
         if self.server is None:
             return
         if self.settings.keep_server:
+            group = self.server.process.pid if self.server.process else "?"
             self.say(f"titanic-bench: MLflow server kept running at {self.server.url} "
-                     f"(process group {self.server.process.pid if self.server.process else '?'})")  # fmt: skip
+                     f"(process group {group})")  # fmt: skip
             self.server = None
             return
         self.server.stop()

@@ -37,6 +37,7 @@ def model_requirements() -> list[str]:
 
 def git_state(folder: Path) -> dict[str, Any]:
     """Commit and dirtiness of the git checkout holding ``folder``; empty when there is none."""
+
     def git(*args: str) -> str | None:
         try:
             result = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True,

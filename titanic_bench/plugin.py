@@ -8,6 +8,7 @@ inside the test reports; the controller promotes the winner and prints the table
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from types import FrameType
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from titanic_bench.backend import BackendError
+from titanic_bench.baseline import BaselineError
 from titanic_bench.context import SessionContext
 from titanic_bench.data import DataError
 from titanic_bench.results import RESULT_PROPERTY, ExperimentResult
@@ -32,7 +34,7 @@ controller_key = pytest.StashKey["Controller"]()
 finish_error_key = pytest.StashKey[str]()
 
 #: Failures that mean the session cannot run; shown as one usage error, no traceback.
-SETUP_ERRORS: tuple[type[Exception], ...] = (DataError, BackendError)
+SETUP_ERRORS: tuple[type[Exception], ...] = (DataError, BackendError, BaselineError)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,9 +81,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[controller_key] = controller
     config.pluginmanager.register(ResultCollector(controller), "titanic_bench_results")
     _stop_on_sigterm()
+    stopping: tuple[type[Exception], ...] = (*SETUP_ERRORS, StackError, UntrustedModelError)
     try:
         config.stash[context_key] = controller.start()
-    except (*SETUP_ERRORS, StackError, UntrustedModelError) as error:
+    except stopping as error:
         raise pytest.UsageError(f"titanic-bench: {error}") from None
 
 
@@ -96,7 +99,7 @@ class ResultCollector:
             return
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
-                self.controller.record(ExperimentResult.from_json(value))
+                self.controller.record(ExperimentResult.from_json(str(value)))
 
 
 class XdistHooks:
@@ -122,6 +125,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except StackError as error:
         session.config.stash[finish_error_key] = str(error)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if controller.gate_failures:
+        # Also catches benchmark files that call assert_floors only, not assert_result.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -136,6 +142,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("=", "titanic-bench leaderboard")
         terminalreporter.write_line(controller.leaderboard.text())
         terminalreporter.write_line(f"Reports: {controller.paths.reports}")
+    for note in controller.notes:
+        terminalreporter.write_line(f"titanic-bench: {note}")
+    if controller.gate_failures:
+        terminalreporter.write_sep("=", "titanic-bench: regression gate FAILED", red=True)
+        for failure in controller.gate_failures:
+            terminalreporter.write_line(failure)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -174,7 +186,10 @@ def titanic_bench(
     """Train, log and record experiments: ``titanic_bench.run(spec)``."""
     from titanic_bench.runner import Bench
 
-    yield Bench(titanic_bench_context, _titanic_bench_data, request.node)
+    # An xdist worker shares the cores with the other workers: its folds run in-process.
+    distributed = getattr(request.config, "workerinput", None) is not None
+    n_jobs = 1 if distributed else min(2, os.cpu_count() or 1)
+    yield Bench(titanic_bench_context, _titanic_bench_data, request.node, n_jobs)
 
 
 def _sayer(config: pytest.Config) -> Any:
@@ -195,4 +210,3 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
-

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from titanic_bench.gates import QUALITY_METRICS
+from titanic_bench.gates import QUALITY_METRICS, GateCheck
 from titanic_bench.registry import Promotion
 from titanic_bench.results import ExperimentResult
 
+#: Holdout columns; the cross-validated ones (mean ± 95% CI half-width) come first.
 COLUMNS: tuple[str, ...] = (*QUALITY_METRICS, "fit_seconds")
+CV_COLUMNS: tuple[str, ...] = ("roc_auc", "accuracy")
 MARKDOWN_FILE = "leaderboard.md"
 JSON_FILE = "leaderboard.json"
 
@@ -28,17 +30,26 @@ class Leaderboard:
     @classmethod
     def build(cls, session_id: str, selection_metric: str, results: Sequence[ExperimentResult],
               promotion: Promotion, ui_url: str) -> Leaderboard:  # fmt: skip
-        ranked = sorted(results, key=lambda r: (not r.passed, -r.metrics.get(selection_metric, 0.0), r.spec))
+        ranked = sorted(results, key=lambda r: (not r.passed, -r.ranking_value(selection_metric), r.spec))
         return cls(session_id, selection_metric, tuple(ranked), promotion, ui_url)
 
     def rows(self) -> list[list[str]]:
-        header = ["experiment", *COLUMNS, "floors", "run_id"]
+        cv_headers = [f"cv_{column} (95% CI)" for column in CV_COLUMNS]
+        header = ["experiment", *cv_headers, *COLUMNS, "floors", "gate", "run_id"]
         body = [
-            [r.spec, *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
-             "PASS" if r.passed else "FAIL", r.run_id]
+            [r.spec, *(_mean_ci(r, c) for c in CV_COLUMNS),
+             *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
+             "PASS" if r.passed else "FAIL", _gate_cell(r), r.run_id]
             for r in self.results
         ]  # fmt: skip
         return [header, *body]
+
+    def gate_rows(self) -> list[list[str]]:
+        """One row per gated metric: reference and current CV means, delta, p-value, verdict."""
+        header = ["experiment", "metric", "reference", "ref mean", "current", "delta", "p-value", "verdict"]
+        body = [_check_row(r.spec, GateCheck.from_dict(c)) for r in self.results for c in r.gate]
+        body += [_check_row(f"{c.reference}: winner", c) for c in self.promotion.champion_checks]
+        return [header, *body] if body else []
 
     def champion_line(self) -> str:
         promotion = self.promotion
@@ -52,20 +63,22 @@ class Leaderboard:
         )
 
     def text(self) -> str:
-        rows = self.rows()
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * width for width in widths))
-        return "\n".join([*lines, "", self.champion_line(), f"MLflow UI: {self.ui_url}"])
+        gate = self.gate_rows()
+        title = "Regression gate (corrected resampled t-test on matched folds):"
+        gate_lines = ["", title, *_text_table(gate)]
+        return "\n".join([*_text_table(self.rows()), *(gate_lines if gate else []), "",
+                          self.champion_line(), f"MLflow UI: {self.ui_url}"])  # fmt: skip
 
     def markdown(self) -> str:
-        rows = self.rows()
-        table = [f"| {' | '.join(rows[0])} |", f"|{'---|' * len(rows[0])}"]
-        table += [f"| {' | '.join(row)} |" for row in rows[1:]]
+        gate = self.gate_rows()
+        gate_part = ["## Regression gate", "", "Corrected resampled t-test (Nadeau & Bengio) on matched "
+                     "folds; delta = current - reference.", "", *_markdown_table(gate), ""]  # fmt: skip
         return "\n".join([
             f"# Leaderboard, session {self.session_id}", "",
-            f"Ranked by {self.selection_metric}; PASS means every floor was met.", "",
-            *table, "", self.champion_line(), "", f"MLflow UI: {self.ui_url}", "",
+            f"Ranked by cross-validated {self.selection_metric} (mean ± 95% CI half-width); "
+            "the other metrics are on the holdout; PASS means every floor was met.", "",
+            *_markdown_table(self.rows()), "", *(gate_part if gate else []),
+            self.champion_line(), "", f"MLflow UI: {self.ui_url}", "",
         ])  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +94,7 @@ class Leaderboard:
                 "version": promotion.version or None,
                 "alias": promotion.alias or None,
                 "reason": promotion.reason,
+                "checks": [check.to_dict() for check in promotion.champion_checks],
             },
         }
 
@@ -95,3 +109,45 @@ class Leaderboard:
             path.write_text(text)
             written.append(path)
         return written
+
+
+def _mean_ci(result: ExperimentResult, metric: str) -> str:
+    mean = result.metrics.get(f"cv_{metric}_mean")
+    if mean is None:
+        return "-"
+    half = (result.metrics[f"cv_{metric}_ci_high"] - result.metrics[f"cv_{metric}_ci_low"]) / 2
+    return f"{mean:.4f} ± {half:.4f}"
+
+
+def _gate_cell(result: ExperimentResult) -> str:
+    if not result.gate:
+        return "-"
+    if result.gate_failed:
+        return "FAIL"
+    verdicts = sorted({check["verdict"] for check in result.gate})
+    return ", ".join(verdicts)
+
+
+def _check_row(label: str, check: GateCheck) -> list[str]:
+    def number(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    return [label, check.metric, check.reference, number(check.baseline, ".4f"), number(check.current, ".4f"),
+            number(check.delta, "+.4f"), number(check.p_value, ".4g"), check.verdict.value]  # fmt: skip
+
+
+def _text_table(rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def _markdown_table(rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    table = [f"| {' | '.join(rows[0])} |", f"|{'---|' * len(rows[0])}"]
+    return table + [f"| {' | '.join(row)} |" for row in rows[1:]]

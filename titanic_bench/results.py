@@ -28,6 +28,23 @@ class ExperimentResult:
     passed: bool
     failure: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Each cross-validated metric's score per split, in the splitter's order.
+    fold_scores: dict[str, list[float]] = field(default_factory=dict)
+    #: e.g. "5x3 seed 42"; folds are matched only between equal plans.
+    cv_plan: str = ""
+    #: The estimator's own params (JSON-safe), as logged; the baseline keeps them.
+    params: dict[str, Any] = field(default_factory=dict)
+    #: GateCheck.to_dict() per gated metric, empty when the gate is off.
+    gate: list[dict[str, Any]] = field(default_factory=list)
+    gate_failure: str = ""
+
+    @property
+    def gate_failed(self) -> bool:
+        return bool(self.gate_failure)
+
+    def ranking_value(self, metric: str) -> float:
+        """The cross-validated mean of ``metric`` when there is one, else the holdout value."""
+        return self.metrics.get(f"cv_{metric}_mean", self.metrics.get(metric, float("nan")))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -8,9 +8,10 @@ then the default. Bad values stop pytest with a message naming the flag and valu
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,33 @@ import pytest
 
 from titanic_bench.backend import BACKEND_ENV
 from titanic_bench.data import KAGGLE_SOURCE, PACKAGE_SOURCE
-from titanic_bench.gates import QUALITY_METRICS
+from titanic_bench.gates import DEFAULT_GATE_METRICS, GATEABLE_METRICS, QUALITY_METRICS
 from titanic_bench.paths import HOME_ENV
 
 DEFAULT_EXPERIMENT = "titanic-survival-prediction"
 DEFAULT_REGISTERED_MODEL = "titanic_survival"
 CHAMPION_ALIAS = "champion"
+DEFAULT_BASELINE = "benchmarks/baseline.json"
 
 
-class Mode(str, Enum):
+class GateMode(StrEnum):
+    """What the regression gate compares with: nothing, the baseline file, the champion, both."""
+
+    OFF = "off"
+    BASELINE = "baseline"
+    CHAMPION = "champion"
+    ALL = "all"
+
+    @property
+    def baseline(self) -> bool:
+        return self in (GateMode.BASELINE, GateMode.ALL)
+
+    @property
+    def champion(self) -> bool:
+        return self in (GateMode.CHAMPION, GateMode.ALL)
+
+
+class Mode(StrEnum):
     """How the session gets its tracking server."""
 
     AUTO = "auto"
@@ -54,6 +73,14 @@ class BenchSettings:
     connect_attempts: int
     promote: bool
     paths: tuple[str, ...]
+    cv_folds: int = 5
+    cv_repeats: int = 3
+    gate: GateMode = GateMode.OFF
+    baseline: str = DEFAULT_BASELINE
+    update_baseline: bool = False
+    gate_alpha: float = 0.05
+    gate_min_effect: float = 0.01
+    gate_metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,8 @@ class _Option:
     default: Any
     env: str | None = None
     convert: Callable[[str, str], Any] = lambda flag, value: value
-    flag_kind: str = "value"  # "value" or "switch" (a boolean flag)
+    flag_kind: str = "value"  # "value", "switch" (a boolean flag) or "optional" (value may be omitted)
+    const: str | None = None  # the value of an "optional" flag given without one
 
     @property
     def flag(self) -> str:
@@ -101,6 +129,54 @@ def _boolean(flag: str, value: str) -> bool:
     raise pytest.UsageError(f"{flag}={value!r} must be true or false (1/0, yes/no).")
 
 
+def _gate_mode(flag: str, value: str) -> str:
+    modes = tuple(mode.value for mode in GateMode)
+    if value not in modes:
+        # nargs="?" lets a bare --bench-gate swallow the next word, often the test path.
+        raise pytest.UsageError(
+            f"{flag}={value!r} is not one of: {', '.join(modes)}. A bare {flag} takes the next "
+            f"word as its value: write {flag}=baseline before paths."
+        )
+    return value
+
+
+def _fraction(flag: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 < number < 1.0:
+        raise pytest.UsageError(f"{flag}={value!r} must be a number strictly between 0 and 1.")
+    return number
+
+
+def _non_negative(flag: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0.0:
+        raise pytest.UsageError(f"{flag}={value!r} must be a number >= 0.")
+    return number
+
+
+def _cv_plan(flag: str, value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+    if not match or int(match[1]) < 2 or int(match[2]) < 1:
+        raise pytest.UsageError(f"{flag}={value!r} must be FOLDSxREPEATS with FOLDS >= 2 and "
+                                "REPEATS >= 1, e.g. 5x3.")  # fmt: skip
+    return int(match[1]), int(match[2])
+
+
+def _metric_list(flag: str, value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in GATEABLE_METRICS]
+    if not names or unknown:
+        raise pytest.UsageError(f"{flag}={value!r}: name one or more of {', '.join(GATEABLE_METRICS)}, "
+                                "comma-separated.")  # fmt: skip
+    return names
+
+
 def _data_source(flag: str, value: str) -> str:
     if value in (PACKAGE_SOURCE, KAGGLE_SOURCE) or Path(value).expanduser().is_file():
         return value
@@ -133,6 +209,21 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("bench_connect_attempts", "attempts to reach a tracking server before failing",
             "12", None, _count(1)),
     _Option("bench_no_promote", "do not register a winner", "false", None, _boolean, "switch"),
+    _Option("bench_cv", "cross-validation of every experiment: FOLDSxREPEATS (repeated "
+            "stratified k-fold)", "5x3", "TITANIC_BENCH_CV", _cv_plan),
+    _Option("bench_gate", "regression gate: baseline (the default when the flag has no value), "
+            "champion, all, or off", "off", "TITANIC_BENCH_GATE",
+            _gate_mode, "optional", GateMode.BASELINE.value),
+    _Option("bench_baseline", "baseline file, relative to the rootdir", DEFAULT_BASELINE,
+            "TITANIC_BENCH_BASELINE"),
+    _Option("bench_update_baseline", "write this session's results into the baseline file",
+            "false", None, _boolean, "switch"),
+    _Option("bench_gate_alpha", "significance level of the gate's paired test", "0.05",
+            "TITANIC_BENCH_GATE_ALPHA", _fraction),
+    _Option("bench_gate_min_effect", "smallest drop (absolute, in metric units) the gate "
+            "fails on", "0.01", "TITANIC_BENCH_GATE_MIN_EFFECT", _non_negative),
+    _Option("bench_gate_metrics", "comma-separated metrics the gate compares",
+            ",".join(DEFAULT_GATE_METRICS), "TITANIC_BENCH_GATE_METRICS", _metric_list),
 )  # fmt: skip
 
 #: ini-only: the harness runs when the session's arguments lie under these paths.
@@ -144,6 +235,10 @@ def add_options(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         if option.flag_kind == "switch":
             group.addoption(option.flag, action="store_true", default=None, dest=option.name,
+                            help=f"{option.help} (ini {option.name}"
+                            + (f", env {option.env})" if option.env else ")"))  # fmt: skip
+        elif option.flag_kind == "optional":
+            group.addoption(option.flag, nargs="?", const=option.const, default=None, dest=option.name,
                             help=f"{option.help} (ini {option.name}"
                             + (f", env {option.env})" if option.env else ")"))  # fmt: skip
         else:
@@ -173,11 +268,18 @@ def resolve(config: pytest.Config) -> BenchSettings:
     values: dict[str, Any] = {}
     for option in OPTIONS:
         source, raw = _raw_value(config, option)
-        values[option.name] = raw if raw is None or isinstance(raw, bool) else option.convert(source, str(raw))
+        keep = raw is None or isinstance(raw, bool)
+        values[option.name] = raw if keep else option.convert(source, str(raw))
     mode = Mode(values["bench_mode"])
     if mode is Mode.CONNECT and not values["bench_tracking_uri"]:
         raise pytest.UsageError(
             "--bench-mode=connect needs a server: pass --bench-tracking-uri or set MLFLOW_TRACKING_URI."
+        )
+    gate = GateMode(values["bench_gate"])
+    if gate.baseline and values["bench_update_baseline"]:
+        raise pytest.UsageError(
+            "--bench-gate compares with the baseline and --bench-update-baseline rewrites it: "
+            "pass one of them (update first, gate in later sessions)."
         )
     return BenchSettings(
         mode=mode,
@@ -194,6 +296,14 @@ def resolve(config: pytest.Config) -> BenchSettings:
         connect_attempts=values["bench_connect_attempts"],
         promote=not values["bench_no_promote"],
         paths=tuple(config.getini(PATHS_INI)),
+        cv_folds=values["bench_cv"][0],
+        cv_repeats=values["bench_cv"][1],
+        gate=gate,
+        baseline=values["bench_baseline"],
+        update_baseline=bool(values["bench_update_baseline"]),
+        gate_alpha=values["bench_gate_alpha"],
+        gate_min_effect=values["bench_gate_min_effect"],
+        gate_metrics=values["bench_gate_metrics"],
     )
 
 

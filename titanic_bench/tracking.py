@@ -8,23 +8,25 @@ the leaderboard to the session run at the end.
 from __future__ import annotations
 
 import json
+import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import matplotlib.pyplot as plt
 import mlflow
 import mlflow.data
 import mlflow.sklearn
-import matplotlib.pyplot as plt
-from mlflow.data.pandas_dataset import PandasDataset
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
+from mlflow.entities import DatasetInput, InputTag, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from titanic_bench.context import SessionContext
+from titanic_bench.crossval import CVResult
 from titanic_bench.data import DATASET_NAME, TitanicData
 from titanic_bench.evaluation import (
     TEST_SIZE,
@@ -38,10 +40,14 @@ from titanic_bench.evaluation import (
 )
 from titanic_bench.experiments import SEED, ExperimentSpec
 from titanic_bench.features import FEATURE_COLUMNS
-from titanic_bench.gates import FloorCheck, floors_passed
+from titanic_bench.gates import FloorCheck, GateCheck, floors_passed
 from titanic_bench.trusted_types import trusted_types_for
 
 TASK = "binary_classification"
+#: Param holding the estimator's params as JSON (types intact) for ``reproduce``.
+ESTIMATOR_PARAMS = "estimator_params"
+#: Metric key of a metric's per-split scores, logged with step = split index.
+FOLD_METRIC = "cv_{metric}_fold"
 MODEL_ARTIFACT = "model"
 INPUT_EXAMPLE_ROWS = 5
 
@@ -55,12 +61,19 @@ class TagKey:
     NODEID = "pytest_nodeid"
     DATASET = "dataset"
     DATA_DIGEST = "data_digest"
+    DATA_SOURCE = "data_source"
     TASK = "task"
     FLOORS = "floors"
     GIT_COMMIT = "mlflow.source.git.commit"
     GIT_DIRTY = "git_dirty"
     PYTHON = "python_version"
     SKLEARN = "sklearn_version"
+    PLATFORM = "platform"
+    CPU_COUNT = "cpu_count"
+    #: The whole environment record as compact JSON, so ``reproduce`` needs no artifact access.
+    ENVIRONMENT = "environment"
+    CV_PLAN = "cv_plan"
+    GATE = "gate"
 
 
 KIND_SESSION = "session"
@@ -90,6 +103,9 @@ def environment_tags(environment: Mapping[str, Any]) -> dict[str, str]:
     tags = {
         TagKey.PYTHON: str(environment.get("python")),
         TagKey.SKLEARN: str(environment.get("packages", {}).get("scikit-learn")),
+        TagKey.PLATFORM: str(environment.get("platform")),
+        TagKey.CPU_COUNT: str(environment.get("cpu_count")),
+        TagKey.ENVIRONMENT: json.dumps(environment, sort_keys=True, separators=(",", ":")),
     }
     git = environment.get("git") or {}
     if git.get("commit"):
@@ -128,6 +144,8 @@ def log_experiment_run(
     split: Split,
     evaluation: Evaluation,
     checks: list[FloorCheck],
+    cv: CVResult | None = None,
+    gate: Sequence[GateCheck] = (),
 ) -> tuple[str, str]:
     """Log one experiment as a child of the session run; return (run id, model URI)."""
     passed = floors_passed(checks)
@@ -138,9 +156,12 @@ def log_experiment_run(
         TagKey.NODEID: nodeid,
         TagKey.DATASET: DATASET_NAME,
         TagKey.DATA_DIGEST: data.digest,
+        TagKey.DATA_SOURCE: data.source,
         TagKey.TASK: TASK,
         TagKey.FLOORS: "passed" if passed else "failed",
         **environment_tags(context.environment),
+        **({TagKey.CV_PLAN: cv.plan.label} if cv else {}),
+        **({TagKey.GATE: gate_tag(gate)} if gate else {}),
     }
     with mlflow.start_run(
         experiment_id=context.experiment_id,
@@ -148,9 +169,12 @@ def log_experiment_run(
         tags=tags,
         parent_run_id=context.parent_run_id,
     ) as run:
-        mlflow.log_params(run_params(spec, split))
+        mlflow.log_params(run_params(spec, split, cv))
         mlflow.log_metrics(evaluation.metrics)
         mlflow.log_metrics({f"floor_{check.metric}": check.floor for check in checks})
+        if cv is not None:
+            log_cross_validation(run.info.run_id, cv)
+        mlflow.log_metrics(gate_metrics(gate))
         log_plots_and_reports(spec, split, evaluation, context)
         with _known_mlflow_warnings():
             log_dataset(data)
@@ -158,9 +182,16 @@ def log_experiment_run(
         return str(run.info.run_id), model_uri
 
 
-def run_params(spec: ExperimentSpec, split: Split) -> dict[str, Any]:
+def run_params(spec: ExperimentSpec, split: Split, cv: CVResult | None = None) -> dict[str, Any]:
+    """Params for the UI, plus what ``reproduce`` rebuilds the experiment from."""
+    cv_params = {}
+    if cv is not None:
+        cv_params = {"cv_folds": cv.plan.folds, "cv_repeats": cv.plan.repeats, "cv_seed": cv.plan.seed}
     return {
         **spec.all_params(),
+        **cv_params,
+        # Params come back from MLflow as strings; this one keeps JSON types exact (others as repr).
+        ESTIMATOR_PARAMS: json.dumps(dict(spec.params), sort_keys=True, default=repr),
         "model_type": spec.model_type,
         "feature_set": spec.feature_set.value,
         "features": ",".join(FEATURE_COLUMNS[spec.feature_set]),
@@ -169,6 +200,40 @@ def run_params(spec: ExperimentSpec, split: Split) -> dict[str, Any]:
         "test_fraction": TEST_SIZE,
         "seed": SEED,
     }
+
+
+def log_cross_validation(run_id: str, cv: CVResult) -> None:
+    """The summary as plain metrics and every split's score as a step, in one batch."""
+    now = int(time.time() * 1000)
+    folds = [
+        Metric(FOLD_METRIC.format(metric=metric), value, now, step)
+        for metric, scores in cv.fold_scores.items()
+        for step, value in enumerate(scores)
+    ]
+    summary = [Metric(key, value, now, 0) for key, value in cv.summary().items()]
+    MlflowClient().log_batch(run_id, metrics=[*summary, *folds])
+
+
+def gate_tag(gate: Sequence[GateCheck]) -> str:
+    if any(check.failed for check in gate):
+        return "failed"
+    verdicts = sorted({check.verdict.value for check in gate})
+    return ", ".join(verdicts)
+
+
+def gate_metrics(gate: Sequence[GateCheck]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for check in gate:
+        if check.delta is not None and check.p_value is not None:
+            metrics[f"gate_{check.metric}_delta"] = check.delta
+            metrics[f"gate_{check.metric}_p_value"] = check.p_value
+    return metrics
+
+
+def fold_history(client: MlflowClient, run_id: str, metric: str) -> list[float]:
+    """A run's per-split scores of ``metric``, in split order."""
+    history = client.get_metric_history(run_id, FOLD_METRIC.format(metric=metric))
+    return [entry.value for entry in sorted(history, key=lambda entry: entry.step)]
 
 
 @contextmanager
@@ -187,7 +252,7 @@ def _known_mlflow_warnings() -> Iterator[None]:
 
 
 def _dataset(data: TitanicData) -> PandasDataset:
-    return mlflow.data.from_pandas(
+    return from_pandas(
         data.frame, source=data.source, targets="Survived", name=DATASET_NAME,
         digest=data.digest[:32],
     )  # fmt: skip
