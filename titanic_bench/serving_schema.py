@@ -1,0 +1,128 @@
+"""Request and response bodies of the serving API, and the DataFrame a model receives.
+
+Validation happens here, before the model: a value the Titanic data cannot hold
+(a fourth class, a negative age, an unknown field) is refused with a 422 naming the
+field, instead of reaching the pipeline and producing a meaningless probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from titanic_bench.data import INPUT_COLUMNS
+
+SURVIVED_TEXT = "Survived"
+DIED_TEXT = "Did not survive"
+MAX_AGE = 120.0
+MAX_TEXT = 200
+
+#: Strict: a JSON string "3" is not a class and a float 1.5 is not a sibling count.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+OptionalText = Annotated[str | None, Field(default=None, max_length=MAX_TEXT)]
+Count = Annotated[int, Field(ge=0, le=100)]
+
+
+class Passenger(BaseModel):
+    """One passenger, as a client describes them; only the fields a model may read."""
+
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "examples": [{"pclass": 3, "sex": "male", "age": 22.0, "sibsp": 1, "parch": 0, "fare": 7.25}]
+        },
+    )
+
+    pclass: Literal[1, 2, 3] = Field(description="ticket class: 1, 2 or 3")
+    sex: Literal["male", "female"]
+    age: Annotated[float | None, Field(ge=0, le=MAX_AGE, allow_inf_nan=False)] = Field(
+        default=None, description="years; null or absent: the pipeline imputes it"
+    )
+    sibsp: Count = Field(description="siblings and spouses aboard")
+    parch: Count = Field(description="parents and children aboard")
+    fare: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = Field(
+        default=None, description="ticket price; null or absent: the pipeline imputes it"
+    )
+    name: OptionalText = None
+    embarked: Literal["C", "Q", "S"] | None = Field(default=None, description="port: C, Q or S")
+    cabin: OptionalText = None
+    ticket: OptionalText = None
+
+
+class Prediction(BaseModel):
+    """What the model says about one passenger."""
+
+    survived: Literal[0, 1]
+    probability: float = Field(description="probability of survival, 0 to 1")
+    prediction_text: Literal["Survived", "Did not survive"]
+
+
+class ModelDescription(BaseModel):
+    """The model being served and where it came from."""
+
+    name: str | None
+    version: str | None
+    alias: str | None
+    uri: str
+    run_id: str | None
+    spec: str | None
+    metrics: dict[str, float]
+    data_digest: str | None
+    selection_metric: str | None
+    session_id: str | None
+    loaded_at: str
+
+
+class Health(BaseModel):
+    """Liveness and which model, if any, answers predictions."""
+
+    status: Literal["ok", "no_model"]
+    model_loaded: bool
+    model_name: str | None
+    model_version: str | None
+    model_alias: str | None
+    model_uri: str
+    problem: str | None = Field(description="why no model or no newer model is loaded, if so")
+
+
+def passengers_frame(passengers: Sequence[Passenger]) -> pd.DataFrame:
+    """The raw-CSV-shaped frame the pipelines were trained on, with the training dtypes.
+
+    Built column by column from arrays of fixed dtype: no per-cell type inference,
+    and a missing text is NaN (what the imputers treat as missing), never None.
+    """
+    columns = {
+        "PassengerId": np.zeros(len(passengers), dtype=np.int64),
+        "Pclass": np.array([p.pclass for p in passengers], dtype=np.int64),
+        "Name": _text([p.name for p in passengers]),
+        "Sex": np.array([p.sex for p in passengers], dtype=object),
+        "Age": np.array([np.nan if p.age is None else p.age for p in passengers], dtype=np.float64),
+        "SibSp": np.array([p.sibsp for p in passengers], dtype=np.int64),
+        "Parch": np.array([p.parch for p in passengers], dtype=np.int64),
+        "Ticket": _text([p.ticket for p in passengers]),
+        "Fare": np.array([np.nan if p.fare is None else p.fare for p in passengers], dtype=np.float64),
+        "Cabin": _text([p.cabin for p in passengers]),
+        "Embarked": _text([p.embarked for p in passengers]),
+    }
+    # The pipelines select columns by name, in the training order.
+    return pd.DataFrame({name: columns[name] for name in INPUT_COLUMNS}, copy=False)
+
+
+def _text(values: list[str | None]) -> np.ndarray:
+    return np.array([np.nan if value is None else value for value in values], dtype=object)
+
+
+def predictions(survived: Sequence[int], probabilities: Sequence[float]) -> list[Prediction]:
+    return [
+        Prediction(
+            survived=1 if label else 0,
+            probability=probability,
+            prediction_text=SURVIVED_TEXT if label else DIED_TEXT,
+        )
+        for label, probability in zip(survived, probabilities, strict=True)
+    ]
