@@ -36,7 +36,7 @@ from titanic_bench.champion import LoadedModel, ModelLoadError, ModelRef, load_s
 from titanic_bench.data import INPUT_COLUMNS, load_titanic
 from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
-from titanic_bench.serve import ServeSettings, create_app
+from titanic_bench.serve import FAST_FAILING_MLFLOW_ENV, ServeSettings, create_app
 from titanic_bench.serving_schema import Passenger, passengers_frame
 from titanic_bench.stack import EmbeddedServer, free_port, stop_process_group
 from titanic_bench.trusted_types import UntrustedModelError, trusted_types_for
@@ -168,9 +168,11 @@ def test_batch_keeps_the_order(client: TestClient, champion: Registered) -> None
     assert [item["probability"] for item in response.json()] == expected.tolist()
 
 
-def test_model_describes_the_version(client: TestClient, champion: Registered) -> None:
+def test_model_describes_the_version(
+    client: TestClient, champion: Registered, tracking_server: EmbeddedServer
+) -> None:
     body = client.get("/model").json()
-    tags = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI")).get_model_version(champion.name, champion.version).tags
+    tags = MlflowClient(tracking_server.url).get_model_version(champion.name, champion.version).tags
     assert body["name"] == champion.name
     assert body["version"] == champion.version
     assert body["alias"] == "champion"
@@ -255,3 +257,149 @@ def test_frame_has_the_training_columns_and_dtypes() -> None:
     for column in ("PassengerId", "Pclass", "Age", "SibSp", "Parch", "Fare"):
         assert frame[column].dtype == training[column].dtype, column
     assert math.isnan(frame.loc[0, "Cabin"])
+
+
+# --- no model yet, safe loading ----------------------------------------------------------
+
+
+def test_without_a_champion_it_answers_503_then_picks_it_up(tracking_server: EmbeddedServer) -> None:
+    name = "serve_test_late"
+    settings = ServeSettings(f"models:/{name}@champion", tracking_server.url, 0.2, 10)
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: "start-up" not in (client.get("/health").json()["problem"] or ""), "a poll")
+        health = client.get("/health").json()
+        assert (health["status"], health["model_loaded"]) == ("no_model", False)
+        assert name in health["problem"]
+        for response in (client.post("/predict", json=PASSENGER), client.get("/model")):
+            assert response.status_code == 503
+            assert response.json()["detail"].startswith("Model not loaded: ")
+            assert name in response.json()["detail"]
+        late = register(tracking_server.url, SPECS["logistic_regression"], name)
+        wait_until(lambda: client.get("/health").json()["model_loaded"], "the late champion")
+        assert client.get("/health").json()["model_version"] == late.version
+        assert client.post("/predict", json=PASSENGER).status_code == 200
+
+
+def test_unreachable_tracking_server_is_the_503_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in FAST_FAILING_MLFLOW_ENV.items():
+        monkeypatch.setenv(name, value)  # what `titanic-bench serve` sets
+    settings = ServeSettings("models:/any@champion", f"http://127.0.0.1:{free_port()}", 60.0, 10)
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: "start-up" not in (client.get("/health").json()["problem"] or ""), "a poll")
+        response = client.post("/predict", json=PASSENGER)
+        assert response.status_code == 503
+        assert "Model not loaded: " in response.json()["detail"]
+        assert "Connection" in response.json()["detail"] or "connect" in response.json()["detail"]
+
+
+def test_bad_model_uri_is_refused_with_the_forms_it_takes() -> None:
+    with pytest.raises(ModelLoadError, match="models:/NAME@ALIAS"):
+        ModelRef.parse("models:/titanic_survival")
+    assert ModelRef.parse("models:/m@champion") == ModelRef("models:/m@champion", "m", "champion", None)
+    assert ModelRef.parse("models:/m/3").version == "3"
+
+
+def test_pickled_model_is_never_loaded(tmp_path: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    model = DummyClassifier().fit([[0], [1]], [0, 1])
+    mlflow.sklearn.save_model(model, tmp_path / "m", serialization_format="pickle")
+    with pytest.raises(ModelLoadError, match="saved as 'pickle'; only 'skops'"):
+        load_skops_model(tmp_path / "m")
+
+
+def test_type_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    # The MLmodel file trusts numpy.polyval; our allow-list does not, and ours decides.
+    model = make_pipeline(FunctionTransformer(np.polyval))
+    mlflow.sklearn.save_model(model, tmp_path / "m", skops_trusted_types=["numpy.polyval"])
+    with pytest.raises(UntrustedModelError, match=r"numpy\.polyval"):
+        load_skops_model(tmp_path / "m")
+
+
+# --- hot swap under load -----------------------------------------------------------------
+
+
+class Hammer:
+    """Threads posting training rows to /predict until stopped, recording every answer."""
+
+    def __init__(self, url: str, rows: list[dict[str, Any]], threads: int = 4) -> None:
+        self.url, self.rows = url, rows
+        self.answers: list[tuple[int, int, str, float | None]] = []  # row, status, version, probability
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._work, args=(i,)) for i in range(threads)]
+
+    def _work(self, offset: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30.0) as http:
+            i = offset
+            while not self.stop.is_set():
+                i = (i + 7) % len(self.rows)
+                response = http.post("/predict", json=self.rows[i])
+                probability = response.json().get("probability") if response.status_code == 200 else None
+                self.answers.append((i, response.status_code, response.headers.get("X-Model-Version", ""), probability))
+
+    def versions(self) -> list[str]:
+        return [answer[2] for answer in list(self.answers)]
+
+
+def api_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Training rows as the API takes them: lower-case names, null for missing."""
+    names = {"Pclass": "pclass", "Sex": "sex", "Age": "age", "SibSp": "sibsp", "Parch": "parch",
+             "Fare": "fare", "Name": "name", "Embarked": "embarked", "Cabin": "cabin", "Ticket": "ticket"}  # fmt: skip
+    records = frame.rename(columns=names)[list(names.values())].astype(object)
+    return json.loads(records.where(records.notna(), None).to_json(orient="records"))
+
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[[FastAPI], str]]:
+    """Serve an app with uvicorn in a thread of this process; yield a starter returning its URL."""
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: FastAPI) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        wait_until(lambda: server.started, "uvicorn to start")
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_hot_swap_under_load_fails_no_request(
+    tracking_server: EmbeddedServer, live_app: Callable[[FastAPI], str]
+) -> None:
+    name = "serve_test_swap"
+    old = register(tracking_server.url, SPECS["logistic_regression"], name)
+    new = register(tracking_server.url, SPECS["random_forest_baseline"], name, alias=None)
+    features = load_titanic().features
+    rows = api_rows(features)
+    url = live_app(create_app(ServeSettings(f"models:/{name}@champion", tracking_server.url, 0.1, 10)))
+    wait_until(lambda: httpx.get(f"{url}/health").json()["model_loaded"], "the first version")
+    hammer = Hammer(url, rows)
+    for thread in hammer.threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(hammer.answers) >= 40, "requests before the swap")
+        MlflowClient(tracking_server.url).set_registered_model_alias(name, "champion", new.version)
+        wait_until(lambda: hammer.versions().count(new.version) >= 40, "requests after the swap")
+    finally:
+        hammer.stop.set()
+        for thread in hammer.threads:
+            thread.join(60)
+    assert {status for _, status, _, _ in hammer.answers} == {200}
+    assert set(hammer.versions()) == {old.version, new.version}
+    # Each answer is what the version it names predicts: no half-swapped model. (One row
+    # alone and the same row in a batch of 891 may differ in the last bit: BLAS paths.)
+    expected = {r.version: offline(r.model, passengers_frame([Passenger(**row) for row in rows]))[1]
+                for r in (old, new)}  # fmt: skip
+    for row, _, version, probability in hammer.answers:
+        assert probability == pytest.approx(expected[version][row], rel=1e-12, abs=1e-15)

@@ -47,6 +47,7 @@ BATCH_LIMIT_ENV = "TITANIC_BENCH_BATCH_LIMIT"
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_BATCH_LIMIT = 10_000
 VERSION_HEADER = "X-Model-Version"
+FAST_FAILING_MLFLOW_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,10 @@ def run(args: argparse.Namespace) -> int:
     except (argparse.ArgumentTypeError, ModelLoadError) as error:
         print(f"titanic-bench serve: error: {error}", file=sys.stderr)
         return 2
+    # The watcher retries on its own schedule; MLflow's default (7 retries with
+    # backoff, minutes) would only delay the 503 reason while the registry is down.
+    for name, value in FAST_FAILING_MLFLOW_ENV.items():
+        os.environ.setdefault(name, value)
     embedded = None if args.tracking_uri else _start_embedded(args.home)
     settings = ServeSettings(
         model_uri=args.model_uri,
