@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from titanic_bench.data import INPUT_COLUMNS
 
@@ -24,8 +24,18 @@ MAX_TEXT = 200
 #: Strict: a JSON string "3" is not a class and a float 1.5 is not a sibling count.
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
+
+
+def _integral(value: object) -> object:
+    """22.0 is the integer 22 in JSON (and JSON Schema); 1.5 and "3" stay wrong."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 OptionalText = Annotated[str | None, Field(default=None, max_length=MAX_TEXT)]
-Count = Annotated[int, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=0, le=100), BeforeValidator(_integral)]
+TicketClass = Annotated[Literal[1, 2, 3], BeforeValidator(_integral)]
 
 
 class Passenger(BaseModel):
@@ -38,7 +48,7 @@ class Passenger(BaseModel):
         },
     )
 
-    pclass: Literal[1, 2, 3] = Field(description="ticket class: 1, 2 or 3")
+    pclass: TicketClass = Field(description="ticket class: 1, 2 or 3")
     sex: Literal["male", "female"]
     age: Annotated[float | None, Field(ge=0, le=MAX_AGE, allow_inf_nan=False)] = Field(
         default=None, description="years; null or absent: the pipeline imputes it"
