@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -31,9 +29,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from schemathesis.checks import not_a_server_error
 
-from titanic_bench.champion import LoadedModel, ModelLoadError, ModelRef, load_skops_model
+from titanic_bench.champion import ModelLoadError, ModelRef, load_skops_model
 from titanic_bench.data import INPUT_COLUMNS, load_titanic
 from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
@@ -57,7 +54,9 @@ class Registered:
     model: Any  # the fitted pipeline, as trained: the offline reference
 
 
-def register(tracking_uri: str, spec: ExperimentSpec, name: str, alias: str | None = "champion") -> Registered:
+def register(
+    tracking_uri: str, spec: ExperimentSpec, name: str, alias: str | None = "champion"
+) -> Registered:
     """Train ``spec``, log it with skops as the harness does, register it, set the alias."""
     data = load_titanic()
     evaluation = fit_and_score(spec, holdout_split(data))
@@ -346,7 +345,9 @@ class Hammer:
                 i = (i + 7) % len(self.rows)
                 response = http.post("/predict", json=self.rows[i])
                 probability = response.json().get("probability") if response.status_code == 200 else None
-                self.answers.append((i, response.status_code, response.headers.get("X-Model-Version", ""), probability))
+                self.answers.append(
+                    (i, response.status_code, response.headers.get("X-Model-Version", ""), probability)
+                )
 
     def versions(self) -> list[str]:
         return [answer[2] for answer in list(self.answers)]
@@ -354,8 +355,8 @@ class Hammer:
 
 def api_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Training rows as the API takes them: lower-case names, null for missing."""
-    names = {"Pclass": "pclass", "Sex": "sex", "Age": "age", "SibSp": "sibsp", "Parch": "parch",
-             "Fare": "fare", "Name": "name", "Embarked": "embarked", "Cabin": "cabin", "Ticket": "ticket"}  # fmt: skip
+    fields = ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Name", "Embarked", "Cabin", "Ticket")
+    names = {field: field.lower() for field in fields}
     records = frame.rename(columns=names)[list(names.values())].astype(object)
     return json.loads(records.where(records.notna(), None).to_json(orient="records"))
 
@@ -438,7 +439,8 @@ def test_served_predictions_on_the_891_training_rows_equal_the_offline_model(
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health"), ("GET", "/model")]
+    ("method", "path"),
+    [("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health"), ("GET", "/model")],
 )
 def test_no_input_the_schema_allows_causes_a_server_error(client: TestClient, method: str, path: str) -> None:
     # schemathesis.pytest.from_fixture reads a private pytest attribute that pytest 9
@@ -452,3 +454,82 @@ def test_no_input_the_schema_allows_causes_a_server_error(client: TestClient, me
         case.call_and_validate()
 
     check()
+
+
+# --- a real uvicorn process serving what a real benchmark session registered -------------
+
+BENCH_FILE = """
+import pytest
+
+from titanic_bench.experiments import EXPERIMENTS
+from titanic_bench.runner import assert_floors
+
+CHEAP = [spec for spec in EXPERIMENTS if spec.name == "logistic_regression"]
+
+
+@pytest.mark.parametrize("spec", CHEAP, ids=lambda spec: spec.name)
+def test_experiment(spec, titanic_bench):
+    assert_floors(titanic_bench.run(spec))
+"""
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start ``python -m titanic_bench.serve`` in its own process group; stop the group after."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> str:
+        port = free_port()
+        log = (tmp_path / f"serve-{port}.log").open("wb")
+        command = [sys.executable, "-m", "titanic_bench.serve", "--port", str(port), *args]
+        processes.append(
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        stop_process_group(process.pid)
+        process.wait()
+
+
+def get_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
+def test_uvicorn_process_serves_the_champion_of_a_benchmark_session(
+    pytester: pytest.Pytester,
+    tracking_server: EmbeddedServer,
+    serve_process: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = "serve_test_session"
+    monkeypatch.setenv("TITANIC_BENCH_HOME", str(pytester.path / "state"))
+    pytester.makepyfile(**{"benchmarks/test_bench": BENCH_FILE})
+    result = pytester.runpytest_subprocess(
+        "benchmarks", "-p", "no:xdist", "--bench-mode", "connect",
+        "--bench-tracking-uri", tracking_server.url, "--bench-registered-model", name, timeout=600,
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    registered = MlflowClient(tracking_server.url).get_model_version_by_alias(name, "champion")
+
+    url = serve_process("--tracking-uri", tracking_server.url, "--model-uri", f"models:/{name}@champion")
+    wait_until(lambda: (get_json(f"{url}/health") or {}).get("model_loaded"), "the served champion")
+    assert get_json(f"{url}/health")["model_version"] == str(registered.version)
+    described = get_json(f"{url}/model")
+    assert (described["run_id"], described["spec"]) == (registered.tags["run_id"], "logistic_regression")
+    assert described["session_id"] == registered.tags["session_id"]
+
+    # The reference: the same version loaded by MLflow's own loader.
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    mlflow.set_tracking_uri(tracking_server.url)
+    reference = mlflow.sklearn.load_model(f"models:/{name}/{registered.version}")
+    features = load_titanic().features
+    served = httpx.post(f"{url}/predict/batch", json=api_rows(features), timeout=60).json()
+    survived, probability = offline(reference, features)
+    assert [item["survived"] for item in served] == survived.tolist()
+    assert [item["probability"] for item in served] == probability.tolist()

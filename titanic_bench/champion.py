@@ -154,12 +154,12 @@ class ModelSource:
         import mlflow.artifacts
 
         uri = f"models:/{self.ref.name}/{version}" if version is not None else self.ref.uri
+        # MLflow 3.17 resolves a models:/ URI with the process-wide registry URI whatever
+        # it is given, so ask our client where the version's files are and fetch those.
+        location = self.client().get_model_version_download_uri(self.ref.name, version) if version else uri
         with tempfile.TemporaryDirectory(prefix="titanic-serve-") as folder:
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri,
-                dst_path=folder,
-                tracking_uri=self.tracking_uri,
-                registry_uri=self.tracking_uri,
+                artifact_uri=location, dst_path=folder, tracking_uri=self.tracking_uri
             )
             model = load_skops_model(Path(local))
         tags: dict[str, str] = {}

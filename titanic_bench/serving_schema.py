@@ -25,7 +25,6 @@ MAX_TEXT = 200
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
-
 def _integral(value: object) -> object:
     """22.0 is the integer 22 in JSON (and JSON Schema); 1.5 and "3" stay wrong."""
     if isinstance(value, float) and value.is_integer():
