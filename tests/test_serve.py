@@ -310,7 +310,9 @@ def test_pickled_model_is_never_loaded(tmp_path: Path) -> None:
     from sklearn.dummy import DummyClassifier
 
     model = DummyClassifier().fit([[0], [1]], [0, 1])
-    mlflow.sklearn.save_model(model, tmp_path / "m", serialization_format="pickle")
+    mlflow.sklearn.save_model(
+        model, tmp_path / "m", serialization_format="pickle", pip_requirements=["scikit-learn"]
+    )
     with pytest.raises(ModelLoadError, match="saved as 'pickle'; only 'skops'"):
         load_skops_model(tmp_path / "m")
 
@@ -321,7 +323,9 @@ def test_type_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
 
     # The MLmodel file trusts numpy.polyval; our allow-list does not, and ours decides.
     model = make_pipeline(FunctionTransformer(np.polyval))
-    mlflow.sklearn.save_model(model, tmp_path / "m", skops_trusted_types=["numpy.polyval"])
+    mlflow.sklearn.save_model(
+        model, tmp_path / "m", skops_trusted_types=["numpy.polyval"], pip_requirements=["scikit-learn"]
+    )
     with pytest.raises(UntrustedModelError, match=r"numpy\.polyval"):
         load_skops_model(tmp_path / "m")
 
