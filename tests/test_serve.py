@@ -238,6 +238,12 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     assert "not valid JSON" in response.json()["message"]
 
 
+def test_malformed_batch_json_is_422(client: TestClient) -> None:
+    response = client.post("/predict/batch", content=b"[{", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("body: the request body is not valid JSON")
+
+
 def test_bad_row_in_batch_names_its_index(client: TestClient) -> None:
     response = client.post("/predict/batch", json=[PASSENGER, {**PASSENGER, "age": 200.0}])
     assert response.status_code == 422
