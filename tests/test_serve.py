@@ -34,8 +34,9 @@ from titanic_bench.champion import ModelLoadError, ModelRef, load_skops_model
 from titanic_bench.data import INPUT_COLUMNS, load_titanic
 from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
+from titanic_bench.fast_path import compile_fast_path
 from titanic_bench.serve import FAST_FAILING_MLFLOW_ENV, ServeSettings, create_app
-from titanic_bench.serving_schema import Passenger, passengers_frame
+from titanic_bench.serving_schema import Passenger, passengers_frame, training_passengers
 from titanic_bench.stack import EmbeddedServer, free_port, stop_process_group
 from titanic_bench.trusted_types import UntrustedModelError, trusted_types_for
 
@@ -186,6 +187,7 @@ def test_model_describes_the_version(
     assert body["spec"] == "logistic_regression"
     assert body["data_digest"] == tags["data_digest"]
     assert body["metrics"]["accuracy"] == float(tags["metric.accuracy"])
+    assert body["fast_path"] is True
 
 
 def test_docs_and_schema_are_served(client: TestClient) -> None:
@@ -261,6 +263,25 @@ def test_batch_over_the_limit_is_413(client: TestClient) -> None:
     assert response.status_code == 413
     assert "51 passengers, over the limit of 50" in response.json()["detail"]
     assert client.post("/predict/batch", json=[PASSENGER] * 50).status_code == 200
+
+
+@pytest.mark.parametrize("spec", ["logistic_regression", "gradient_boosting_engineered", "svm"])
+def test_fast_path_equals_the_pipeline(spec: str) -> None:
+    data = load_titanic()
+    model = fit_and_score(SPECS[spec], holdout_split(data)).model
+    frame = passengers_frame(training_passengers())
+    fast = compile_fast_path(model, frame)
+    assert fast is not None
+    assert np.array_equal(fast(frame), model.predict_proba(frame))
+    row = passengers_frame([Passenger(**PASSENGER)])
+    assert np.array_equal(fast(row), model.predict_proba(row))
+
+
+def test_fast_path_is_refused_for_other_shapes() -> None:
+    from sklearn.dummy import DummyClassifier
+
+    model = DummyClassifier().fit(load_titanic().features, load_titanic().target)
+    assert compile_fast_path(model, load_titanic().features) is None
 
 
 def test_frame_has_the_training_columns_and_dtypes() -> None:

@@ -126,6 +126,7 @@ def _add_model_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) ->
             selection_metric=tags.get("selection_metric"),
             session_id=tags.get("session_id"),
             loaded_at=loaded.loaded_at,
+            fast_path=loaded.fast is not None,
         )
 
 

@@ -85,6 +85,9 @@ class ModelDescription(BaseModel):
     selection_metric: str | None
     session_id: str | None
     loaded_at: str
+    fast_path: bool = Field(
+        description="predictions skip the pipeline's bookkeeping (verified equal at load)"
+    )
 
 
 class Health(BaseModel):
@@ -135,3 +138,16 @@ def predictions(survived: Sequence[int], probabilities: Sequence[float]) -> list
         )
         for label, probability in zip(survived, probabilities, strict=True)
     ]
+
+
+def training_passengers() -> list[Passenger]:
+    """The 891 passengers of the training set as the API would receive them."""
+    from titanic_bench.data import load_titanic
+
+    features = load_titanic().features
+    records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+    return [Passenger(**{name.lower(): record[name] for name in _API_FIELDS}) for record in records]
+
+
+#: The CSV columns a client may send, by their lower-case API names.
+_API_FIELDS = ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Name", "Embarked", "Cabin", "Ticket")

@@ -1,0 +1,90 @@
+"""A verified shortcut through a fitted ``Pipeline(ColumnTransformer, classifier)``.
+
+For a single row, most of ``predict_proba``'s time is bookkeeping, not arithmetic:
+the ColumnTransformer's parallel wrapper, pandas indexing and feature-name checks
+in every step. This path calls the same fitted transformers on NumPy blocks and
+stacks them as the ColumnTransformer does, then the same classifier.
+
+It is used only if, at load time, it gives bit-for-bit the pipeline's probabilities
+on the whole training set and on single rows of it; otherwise the pipeline serves.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+Predictor = Callable[[pd.DataFrame], np.ndarray]
+#: Rows checked one at a time at load: single-row answers take other code paths (BLAS).
+SINGLE_ROWS_CHECKED = 25
+
+
+def compile_fast_path(model: Any, reference: pd.DataFrame) -> Predictor | None:
+    """A ``predict_proba`` equal to ``model``'s on ``reference``, or None if none is found."""
+    parts = _column_parts(model)
+    if parts is None:
+        return None
+    classifier = model[-1]
+
+    def predict_proba(frame: pd.DataFrame) -> np.ndarray:
+        blocks = [transformer.transform(frame[columns].to_numpy()) for transformer, columns in parts]
+        dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
+        return np.asarray(classifier.predict_proba(np.hstack(dense)))
+
+    if not _agrees(predict_proba, model, reference):
+        log.warning("the fast path disagrees with the pipeline; serving through the pipeline")
+        return None
+    return predict_proba
+
+
+def _column_parts(model: Any) -> list[tuple[Any, list[str]]] | None:
+    """(transformer copy, its columns) for each block, or None for another pipeline shape."""
+    if not (
+        isinstance(model, Pipeline) and len(model.steps) == 2 and isinstance(model[0], ColumnTransformer)
+    ):
+        return None
+    preprocessor = model[0]
+    if preprocessor.sparse_threshold != 0:
+        return None
+    parts = []
+    for name, transformer, columns in preprocessor.transformers_:
+        if isinstance(transformer, str):
+            if transformer == "drop" or (name == "remainder" and not len(columns)):
+                continue
+            return None  # "passthrough" blocks keep pandas dtypes; not worth the risk
+        parts.append((_without_feature_names(copy.deepcopy(transformer)), list(columns)))
+    return parts
+
+
+def _without_feature_names(transformer: Any) -> Any:
+    """The copy takes NumPy input, so it must not check (and warn about) column names."""
+    if isinstance(transformer, Pipeline):
+        for _, step in transformer.steps:
+            _without_feature_names(step)  # steps may be pipelines themselves
+    else:
+        vars(transformer).pop("feature_names_in_", None)
+    return transformer
+
+
+def _agrees(fast: Predictor, model: Any, reference: pd.DataFrame) -> bool:
+    try:
+        if not np.array_equal(fast(reference), model.predict_proba(reference)):
+            return False
+        for i in range(min(SINGLE_ROWS_CHECKED, len(reference))):
+            row = reference.iloc[[i]]
+            if not np.array_equal(fast(row), model.predict_proba(row)):
+                return False
+    except (ValueError, TypeError, AttributeError) as error:
+        log.warning("the fast path fails on the reference rows (%s)", error)
+        return False
+    return True
