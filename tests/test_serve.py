@@ -36,7 +36,7 @@ from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
 from titanic_bench.fast_path import compile_fast_path
 from titanic_bench.serve import FAST_FAILING_MLFLOW_ENV, ServeSettings, create_app
-from titanic_bench.serving_schema import Passenger, passengers_frame, training_passengers
+from titanic_bench.serving_schema import Passenger, passenger_columns, passengers_frame, training_passengers
 from titanic_bench.stack import EmbeddedServer, free_port, stop_process_group
 from titanic_bench.trusted_types import UntrustedModelError, trusted_types_for
 
@@ -269,19 +269,19 @@ def test_batch_over_the_limit_is_413(client: TestClient) -> None:
 def test_fast_path_equals_the_pipeline(spec: str) -> None:
     data = load_titanic()
     model = fit_and_score(SPECS[spec], holdout_split(data)).model
-    frame = passengers_frame(training_passengers())
-    fast = compile_fast_path(model, frame)
+    columns = passenger_columns(training_passengers())
+    fast = compile_fast_path(model, columns)
     assert fast is not None
-    assert np.array_equal(fast(frame), model.predict_proba(frame))
-    row = passengers_frame([Passenger(**PASSENGER)])
-    assert np.array_equal(fast(row), model.predict_proba(row))
+    assert np.array_equal(fast(columns), model.predict_proba(pd.DataFrame(columns)))
+    row = passenger_columns([Passenger(**PASSENGER)])
+    assert np.array_equal(fast(row), model.predict_proba(pd.DataFrame(row)))
 
 
 def test_fast_path_is_refused_for_other_shapes() -> None:
     from sklearn.dummy import DummyClassifier
 
     model = DummyClassifier().fit(load_titanic().features, load_titanic().target)
-    assert compile_fast_path(model, load_titanic().features) is None
+    assert compile_fast_path(model, passenger_columns(training_passengers())) is None
 
 
 def test_frame_has_the_training_columns_and_dtypes() -> None:

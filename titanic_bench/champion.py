@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from titanic_bench.fast_path import Predictor, compile_fast_path
+from titanic_bench.fast_path import Columns, Predictor, compile_fast_path
 from titanic_bench.trusted_types import check_allowed
 
 log = logging.getLogger(__name__)
@@ -80,22 +80,25 @@ class LoadedModel:
     def metrics(self) -> dict[str, float]:
         return {key[7:]: float(value) for key, value in self.tags.items() if key.startswith("metric.")}
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
         """(classes, survival probabilities), the class chosen as scikit-learn's ``predict`` does."""
         # Skipping the finiteness scan is safe: the API refuses NaN and infinity, and
         # missing values are NaN on purpose, for the imputers, which allow them anyway.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            proba = (self.fast or self.model.predict_proba)(frame)
+            if self.fast is not None:
+                proba = self.fast(columns)
+            else:
+                proba = self.model.predict_proba(pd.DataFrame(columns, copy=False))
         classes = np.asarray(self.model.classes_)[proba.argmax(axis=1)]
         return classes, proba[:, list(self.model.classes_).index(1)]
 
 
 @functools.cache
-def reference_frame() -> pd.DataFrame:
-    """The training rows exactly as the API turns requests into frames: the fast path's check."""
-    from titanic_bench.serving_schema import passengers_frame, training_passengers
+def reference_columns() -> Columns:
+    """The training rows exactly as the API turns requests into columns: the fast path's check."""
+    from titanic_bench.serving_schema import passenger_columns, training_passengers
 
-    return passengers_frame(training_passengers())
+    return passenger_columns(training_passengers())
 
 
 def load_skops_model(model_dir: Path) -> Any:
@@ -176,7 +179,7 @@ class ModelSource:
         tags: dict[str, str] = {}
         if version is not None:
             tags = dict(self.client().get_model_version(self.ref.name, version).tags)
-        fast = compile_fast_path(model, reference_frame())
+        fast = compile_fast_path(model, reference_columns())
         return LoadedModel(
             model, uri, self.ref.name, version, self.ref.alias, MappingProxyType(tags), fast=fast
         )

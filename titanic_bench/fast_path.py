@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,20 +24,23 @@ from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-Predictor = Callable[[pd.DataFrame], np.ndarray]
+#: Raw CSV column name -> one array per column: what the API builds from a request.
+Columns = Mapping[str, np.ndarray]
+Predictor = Callable[[Columns], np.ndarray]
 #: Rows checked one at a time at load: single-row answers take other code paths (BLAS).
 SINGLE_ROWS_CHECKED = 25
 
 
-def compile_fast_path(model: Any, reference: pd.DataFrame) -> Predictor | None:
-    """A ``predict_proba`` equal to ``model``'s on ``reference``, or None if none is found."""
+def compile_fast_path(model: Any, reference: Columns) -> Predictor | None:
+    """A ``predict_proba`` on columns, equal to ``model``'s on ``reference``'s frame, or None."""
     parts = _column_parts(model)
     if parts is None:
         return None
     classifier = model[-1]
 
-    def predict_proba(frame: pd.DataFrame) -> np.ndarray:
-        blocks = [transformer.transform(frame[columns].to_numpy()) for transformer, columns in parts]
+    def predict_proba(data: Columns) -> np.ndarray:
+        # No DataFrame at all: pandas would convert the text columns to Arrow and back.
+        blocks = [transformer.transform(_stack(data, columns)) for transformer, columns in parts]
         dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
         return np.asarray(classifier.predict_proba(np.hstack(dense)))
 
@@ -66,6 +69,14 @@ def _column_parts(model: Any) -> list[tuple[Any, list[str]]] | None:
     return parts
 
 
+def _stack(data: Columns, columns: list[str]) -> np.ndarray:
+    """The 2-D block of ``columns``; mixed numbers and text become an object array, as in pandas."""
+    arrays = [data[column] for column in columns]
+    if len({array.dtype for array in arrays}) > 1:
+        arrays = [array.astype(object) for array in arrays]
+    return np.column_stack(arrays)
+
+
 def _without_feature_names(transformer: Any) -> Any:
     """The copy takes NumPy input, so it must not check (and warn about) column names."""
     if isinstance(transformer, Pipeline):
@@ -76,13 +87,14 @@ def _without_feature_names(transformer: Any) -> Any:
     return transformer
 
 
-def _agrees(fast: Predictor, model: Any, reference: pd.DataFrame) -> bool:
+def _agrees(fast: Predictor, model: Any, reference: Columns) -> bool:
     try:
-        if not np.array_equal(fast(reference), model.predict_proba(reference)):
+        if not np.array_equal(fast(reference), model.predict_proba(pd.DataFrame(reference))):
             return False
-        for i in range(min(SINGLE_ROWS_CHECKED, len(reference))):
-            row = reference.iloc[[i]]
-            if not np.array_equal(fast(row), model.predict_proba(row)):
+        rows = len(next(iter(reference.values())))
+        for i in range(min(SINGLE_ROWS_CHECKED, rows)):
+            row = {name: array[i : i + 1] for name, array in reference.items()}
+            if not np.array_equal(fast(row), model.predict_proba(pd.DataFrame(row))):
                 return False
     except (ValueError, TypeError, AttributeError) as error:
         log.warning("the fast path fails on the reference rows (%s)", error)

@@ -37,9 +37,10 @@ from titanic_bench.serving_schema import (
     ModelDescription,
     Passenger,
     Prediction,
-    passengers_frame,
+    passenger_columns,
     predictions,
 )
+from titanic_bench.stack import EmbeddedServer
 
 MODEL_URI_ENV = "TITANIC_BENCH_MODEL_URI"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -143,7 +144,7 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
     @app.post("/predict", response_model=Prediction, responses=errors)
     async def predict(passenger: Passenger) -> Response:
         loaded = _served(slot)
-        classes, probabilities = loaded.predict(passengers_frame([passenger]))
+        classes, probabilities = loaded.predict(passenger_columns([passenger]))
         answer = predictions(classes.tolist(), probabilities.tolist())[0]
         return _json(answer.__pydantic_serializer__.to_json(answer), loaded)
 
@@ -157,7 +158,7 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
                 f"Split it, or raise the limit with --batch-limit / {BATCH_LIMIT_ENV}.",
             )
         loaded = _served(slot)
-        classes, probabilities = loaded.predict(passengers_frame(passengers))
+        classes, probabilities = loaded.predict(passenger_columns(passengers))
         return _json(_PREDICTIONS.dump_json(predictions(classes.tolist(), probabilities.tolist())), loaded)
 
 
@@ -309,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     embedded = None if args.tracking_uri else _start_embedded(args.home)
     settings = ServeSettings(
         model_uri=args.model_uri,
-        tracking_uri=args.tracking_uri or embedded.url,
+        tracking_uri=args.tracking_uri or embedded.url,  # type: ignore[union-attr]
         poll_seconds=poll_seconds,
         batch_limit=batch_limit,
     )
@@ -326,10 +327,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_embedded(home: str | None) -> Any:
+def _start_embedded(home: str | None) -> EmbeddedServer:
     """The state folder's MLflow server, started without waiting: the watcher retries until it is up."""
     from titanic_bench.paths import state_paths
-    from titanic_bench.stack import EmbeddedServer
 
     paths = state_paths(home).create()
     backend = os.environ.get(BACKEND_ENV) or default_backend_uri(paths)

@@ -8,7 +8,7 @@ field, instead of reaching the pipeline and producing a meaningless probability.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,8 +16,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from titanic_bench.data import INPUT_COLUMNS
 
-SURVIVED_TEXT = "Survived"
-DIED_TEXT = "Did not survive"
+SURVIVED_TEXT: Final = "Survived"
+DIED_TEXT: Final = "Did not survive"
 MAX_AGE = 120.0
 MAX_TEXT = 200
 
@@ -102,11 +102,14 @@ class Health(BaseModel):
     problem: str | None = Field(description="why no model or no newer model is loaded, if so")
 
 
-def passengers_frame(passengers: Sequence[Passenger]) -> pd.DataFrame:
-    """The raw-CSV-shaped frame the pipelines were trained on, with the training dtypes.
+Columns = dict[str, np.ndarray]
 
-    Built column by column from arrays of fixed dtype: no per-cell type inference,
-    and a missing text is NaN (what the imputers treat as missing), never None.
+
+def passenger_columns(passengers: Sequence[Passenger]) -> Columns:
+    """The raw CSV columns for ``passengers``, in the training order, as arrays of fixed dtype.
+
+    No per-cell type inference, and a missing text is NaN (what the imputers treat
+    as missing), never None.
     """
     columns = {
         "PassengerId": np.zeros(len(passengers), dtype=np.int64),
@@ -121,8 +124,16 @@ def passengers_frame(passengers: Sequence[Passenger]) -> pd.DataFrame:
         "Cabin": _text([p.cabin for p in passengers]),
         "Embarked": _text([p.embarked for p in passengers]),
     }
-    # The pipelines select columns by name, in the training order.
-    return pd.DataFrame({name: columns[name] for name in INPUT_COLUMNS}, copy=False)
+    return {name: columns[name] for name in INPUT_COLUMNS}
+
+
+def columns_frame(columns: Columns) -> pd.DataFrame:
+    """The frame the pipelines were trained on (pandas infers the same string dtype)."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def passengers_frame(passengers: Sequence[Passenger]) -> pd.DataFrame:
+    return columns_frame(passenger_columns(passengers))
 
 
 def _text(values: list[str | None]) -> np.ndarray:
