@@ -265,7 +265,9 @@ def test_batch_over_the_limit_is_413(client: TestClient) -> None:
     assert client.post("/predict/batch", json=[PASSENGER] * 50).status_code == 200
 
 
-@pytest.mark.parametrize("spec", ["logistic_regression", "gradient_boosting_engineered", "svm"])
+@pytest.mark.parametrize(
+    "spec", ["logistic_regression", "gradient_boosting_engineered", "svm", "random_forest_engineered"]
+)
 def test_fast_path_equals_the_pipeline(spec: str) -> None:
     data = load_titanic()
     model = fit_and_score(SPECS[spec], holdout_split(data)).model

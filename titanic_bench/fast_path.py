@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,13 @@ def compile_fast_path(model: Any, reference: Columns) -> Predictor | None:
     parts = _column_parts(model)
     if parts is None:
         return None
-    classifier = model[-1]
+    classifier = _classifier_path(model[-1])
 
     def predict_proba(data: Columns) -> np.ndarray:
         # No DataFrame at all: pandas would convert the text columns to Arrow and back.
         blocks = [transformer.transform(_stack(data, columns)) for transformer, columns in parts]
         dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
-        return np.asarray(classifier.predict_proba(np.hstack(dense)))
+        return np.asarray(classifier(np.hstack(dense)))
 
     if not _agrees(predict_proba, model, reference):
         log.warning("the fast path disagrees with the pipeline; serving through the pipeline")
@@ -67,6 +68,31 @@ def _column_parts(model: Any) -> list[tuple[Any, list[str]]] | None:
             return None  # "passthrough" blocks keep pandas dtypes; not worth the risk
         parts.append((_without_feature_names(copy.deepcopy(transformer)), list(columns)))
     return parts
+
+
+def _classifier_path(classifier: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The classifier's ``predict_proba``; for a forest, its trees summed in a plain loop.
+
+    A forest's own method dispatches each tree through joblib with a fresh config and
+    warning state: about 0.1 ms a tree, 10 ms for a single row through 100 trees.
+    The loop does what it does sequentially (float32 input, sum in tree order, divide).
+    """
+    if (
+        not isinstance(classifier, RandomForestClassifier | ExtraTreesClassifier)
+        or classifier.n_outputs_ != 1
+    ):
+        return classifier.predict_proba  # type: ignore[no-any-return]
+    trees = list(classifier.estimators_)
+
+    def forest_proba(X: np.ndarray) -> np.ndarray:
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        total = np.zeros((X32.shape[0], classifier.n_classes_), dtype=np.float64)
+        for tree in trees:
+            total += tree.predict_proba(X32, check_input=False)
+        total /= len(trees)
+        return total
+
+    return forest_proba
 
 
 def _stack(data: Columns, columns: list[str]) -> np.ndarray:
