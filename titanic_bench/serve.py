@@ -38,7 +38,8 @@ from titanic_bench.serving_schema import (
     Passenger,
     Prediction,
     passenger_columns,
-    predictions,
+    prediction_json,
+    predictions_json,
 )
 from titanic_bench.stack import EmbeddedServer
 
@@ -140,13 +141,12 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
 
     # ``async def``: prediction takes a few milliseconds of CPU, cheaper on the event
     # loop than a hop to the thread pool (the GIL serialises it either way). Answers are
-    # serialised once by pydantic-core, not validated again against response_model.
+    # written as JSON directly, not validated again against response_model.
     @app.post("/predict", response_model=Prediction, responses=errors)
     async def predict(passenger: Passenger) -> Response:
         loaded = _served(slot)
         classes, probabilities = loaded.predict(passenger_columns([passenger]))
-        answer = predictions(classes.tolist(), probabilities.tolist())[0]
-        return _json(answer.__pydantic_serializer__.to_json(answer), loaded)
+        return _json(prediction_json(classes[0], probabilities[0]).encode(), loaded)
 
     @app.post("/predict/batch", response_model=list[Prediction], responses=errors, openapi_extra=_BATCH_BODY)
     async def predict_batch(request: Request) -> Response:
@@ -159,11 +159,10 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
             )
         loaded = _served(slot)
         classes, probabilities = loaded.predict(passenger_columns(passengers))
-        return _json(_PREDICTIONS.dump_json(predictions(classes.tolist(), probabilities.tolist())), loaded)
+        return _json(predictions_json(classes.tolist(), probabilities.tolist()), loaded)
 
 
 _BATCHES = TypeAdapter(list[Passenger])
-_PREDICTIONS = TypeAdapter(list[Prediction])
 #: The batch body is parsed straight from bytes by pydantic-core (about twice as fast
 #: as FastAPI's json.loads then validation), so its schema is declared by hand.
 _BATCH_BODY = {
