@@ -30,6 +30,7 @@ from titanic_bench.trusted_types import check_allowed
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "models:/titanic_survival@champion"
+NO_MODEL_RETRY_SECONDS = 2.0
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 
 
@@ -242,7 +243,9 @@ class ChampionWatcher:
             self.refresh()
             if not self.source.ref.registered and self.slot.current is not None:
                 return  # a plain URI never changes: nothing to poll
-            self._stop.wait(self.poll_seconds)
+            # With nothing to serve yet, retry sooner: the registry may just be starting.
+            idle = self.slot.current is None
+            self._stop.wait(min(self.poll_seconds, NO_MODEL_RETRY_SECONDS) if idle else self.poll_seconds)
 
 
 def _problem(error: Exception, current: LoadedModel | None) -> str:
