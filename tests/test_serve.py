@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from pydantic import TypeAdapter
 
 from titanic_bench.champion import ModelLoadError, ModelRef, load_skops_model
 from titanic_bench.data import INPUT_COLUMNS, load_titanic
@@ -36,7 +37,14 @@ from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
 from titanic_bench.fast_path import compile_fast_path
 from titanic_bench.serve import FAST_FAILING_MLFLOW_ENV, ServeSettings, create_app
-from titanic_bench.serving_schema import Passenger, passenger_columns, passengers_frame, training_passengers
+from titanic_bench.serving_schema import (
+    Passenger,
+    PassengerRow,
+    passenger_columns,
+    passengers_frame,
+    row,
+    training_passengers,
+)
 from titanic_bench.stack import EmbeddedServer, free_port, stop_process_group
 from titanic_bench.trusted_types import UntrustedModelError, trusted_types_for
 
@@ -271,19 +279,30 @@ def test_batch_over_the_limit_is_413(client: TestClient) -> None:
 def test_fast_path_equals_the_pipeline(spec: str) -> None:
     data = load_titanic()
     model = fit_and_score(SPECS[spec], holdout_split(data)).model
-    columns = passenger_columns(training_passengers())
+    columns = passenger_columns([row(p) for p in training_passengers()])
     fast = compile_fast_path(model, columns)
     assert fast is not None
     assert np.array_equal(fast(columns), model.predict_proba(pd.DataFrame(columns)))
-    row = passenger_columns([Passenger(**PASSENGER)])
-    assert np.array_equal(fast(row), model.predict_proba(pd.DataFrame(row)))
+    one = passenger_columns([row(Passenger(**PASSENGER))])
+    assert np.array_equal(fast(one), model.predict_proba(pd.DataFrame(one)))
 
 
 def test_fast_path_is_refused_for_other_shapes() -> None:
     from sklearn.dummy import DummyClassifier
 
     model = DummyClassifier().fit(load_titanic().features, load_titanic().target)
-    assert compile_fast_path(model, passenger_columns(training_passengers())) is None
+    assert compile_fast_path(model, passenger_columns([row(p) for p in training_passengers()])) is None
+
+
+def test_batch_rows_are_validated_exactly_like_passengers() -> None:
+    # Batches are parsed as PassengerRow dicts for speed; the contract is Passenger's.
+    as_model = Passenger.model_json_schema()
+    as_row = TypeAdapter(PassengerRow).json_schema()
+    for field in as_model["properties"].values():
+        field.pop("default", None)  # a TypedDict key is absent rather than defaulted
+    assert as_row["properties"] == as_model["properties"]
+    assert as_row["required"] == as_model["required"]
+    assert as_row["additionalProperties"] is False
 
 
 def test_frame_has_the_training_columns_and_dtypes() -> None:
@@ -441,10 +460,10 @@ def test_hot_swap_under_load_fails_no_request(
     assert set(hammer.versions()) == {old.version, new.version}
     # Each answer is what the version it names predicts: no half-swapped model. (One row
     # alone and the same row in a batch of 891 may differ in the last bit: BLAS paths.)
-    expected = {r.version: offline(r.model, passengers_frame([Passenger(**row) for row in rows]))[1]
+    expected = {r.version: offline(r.model, passengers_frame([Passenger(**item) for item in rows]))[1]
                 for r in (old, new)}  # fmt: skip
-    for row, _, version, probability in hammer.answers:
-        assert probability == pytest.approx(expected[version][row], rel=1e-12, abs=1e-15)
+    for index, _, version, probability in hammer.answers:
+        assert probability == pytest.approx(expected[version][index], rel=1e-12, abs=1e-15)
 
 
 # --- serving parity ----------------------------------------------------------------------

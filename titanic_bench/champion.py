@@ -97,9 +97,9 @@ class LoadedModel:
 @functools.cache
 def reference_columns() -> Columns:
     """The training rows exactly as the API turns requests into columns: the fast path's check."""
-    from titanic_bench.serving_schema import passenger_columns, training_passengers
+    from titanic_bench.serving_schema import passenger_columns, row, training_passengers
 
-    return passenger_columns(training_passengers())
+    return passenger_columns([row(passenger) for passenger in training_passengers()])
 
 
 def load_skops_model(model_dir: Path) -> Any:

@@ -36,10 +36,12 @@ from titanic_bench.serving_schema import (
     Health,
     ModelDescription,
     Passenger,
+    PassengerRow,
     Prediction,
     passenger_columns,
     prediction_json,
     predictions_json,
+    row,
 )
 from titanic_bench.stack import EmbeddedServer
 
@@ -145,7 +147,7 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
     @app.post("/predict", response_model=Prediction, responses=errors)
     async def predict(passenger: Passenger) -> Response:
         loaded = _served(slot)
-        classes, probabilities = loaded.predict(passenger_columns([passenger]))
+        classes, probabilities = loaded.predict(passenger_columns([row(passenger)]))
         return _json(prediction_json(classes[0], probabilities[0]).encode(), loaded)
 
     @app.post("/predict/batch", response_model=list[Prediction], responses=errors, openapi_extra=_BATCH_BODY)
@@ -162,7 +164,7 @@ def _add_predict_routes(app: FastAPI, slot: ModelSlot, settings: ServeSettings) 
         return _json(predictions_json(classes.tolist(), probabilities.tolist()), loaded)
 
 
-_BATCHES = TypeAdapter(list[Passenger])
+_BATCHES = TypeAdapter(list[PassengerRow])
 #: The batch body is parsed straight from bytes by pydantic-core (about twice as fast
 #: as FastAPI's json.loads then validation), so its schema is declared by hand.
 _BATCH_BODY = {
@@ -181,7 +183,7 @@ _BATCH_BODY = {
 }
 
 
-def _parse_batch(body: bytes) -> list[Passenger]:
+def _parse_batch(body: bytes) -> list[PassengerRow]:
     """The passengers in a batch body; 422 naming the row and field of each fault."""
     try:
         passengers = _BATCHES.validate_json(body)
