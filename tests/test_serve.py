@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -585,3 +586,40 @@ def test_uvicorn_process_serves_the_champion_of_a_benchmark_session(
     survived, probability = offline(reference, features)
     assert [item["survived"] for item in served] == survived.tolist()
     assert [item["probability"] for item in served] == probability.tolist()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_without_a_tracking_uri_it_runs_and_then_stops_an_embedded_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "embedded-home"
+    monkeypatch.setenv("TITANIC_BENCH_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    port = free_port()
+    command = [sys.executable, "-m", "titanic_bench.serve", "--port", str(port)]
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: "not found" in str((get_json(f"{url}/health") or {}).get("problem")), "the registry"
+        )
+        assert get_json(f"{url}/health")["model_loaded"] is False
+        assert processes_mentioning(str(home)), "no embedded MLflow server was started"
+        process.terminate()
+        process.wait(60)
+        wait_until(lambda: not processes_mentioning(str(home)), "the embedded server to stop", 30)
+    finally:
+        stop_process_group(process.pid)
+        for pid in processes_mentioning(str(home)):
+            stop_process_group(os.getpgid(pid))

@@ -65,8 +65,8 @@ class ServeSettings:
     batch_limit: int = DEFAULT_BATCH_LIMIT
 
 
-def create_app(settings: ServeSettings) -> FastAPI:
-    """The API; the watcher runs while the app's lifespan does."""
+def create_app(settings: ServeSettings, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """The API; the watcher runs while the app's lifespan does, then ``on_shutdown``."""
     slot = ModelSlot()
     source = ModelSource(ModelRef.parse(settings.model_uri), settings.tracking_uri)
 
@@ -78,6 +78,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             yield
         finally:
             watcher.stop()
+            if on_shutdown is not None:
+                on_shutdown()
 
     app = FastAPI(
         title="Titanic survival API",
@@ -321,11 +323,15 @@ def run(args: argparse.Namespace) -> int:
         f"http://{args.host}:{args.port} (docs at /docs; Ctrl-C stops it)",
         flush=True,
     )
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down, killing this process before
+    # any ``finally`` here: the embedded server is stopped by the app's shutdown instead.
+    stop_embedded = embedded.stop if embedded is not None else None
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=args.access_log)
+        app = create_app(settings, on_shutdown=stop_embedded)
+        uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log)
     finally:
-        if embedded is not None:
-            embedded.stop()
+        if stop_embedded is not None:
+            stop_embedded()  # start-up failed before the lifespan began; stop() is idempotent
     return 0
 
 
