@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +73,15 @@ def register(
     evaluation = fit_and_score(spec, holdout_split(data))
     example = data.features.head(5)
     mlflow.set_tracking_uri(tracking_uri)
+    with warnings.catch_warnings():
+        # MLflow hints at integer columns; Pclass, SibSp and Parch are never missing.
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column")
+        signature = infer_signature(example, evaluation.model.predict(example))
     with mlflow.start_run(run_name=f"serve-test {spec.name}") as run:
         info = mlflow.sklearn.log_model(
             evaluation.model,
             name="model",
-            signature=infer_signature(example, evaluation.model.predict(example)),
+            signature=signature,
             pip_requirements=["scikit-learn"],
             skops_trusted_types=trusted_types_for(evaluation.model),
         )
