@@ -8,7 +8,7 @@ from pathlib import Path
 # Imported before pytester snapshots sys.modules: pytester drops modules first
 # imported inside a test, and SQLAlchemy's compiled parts break when re-imported.
 import alembic.runtime.migration  # noqa: F401
-import mlflow.store.model_registry.sqlalchemy_store  # noqa: F401
+import mlflow.store.model_registry.sqlalchemy_store
 import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 import pytest
 from mlflow.entities import Run
@@ -18,7 +18,7 @@ from titanic_bench.tracking import KIND_EXPERIMENT, TagKey
 
 #: Two cheap specs: the seed logistic regression, and a copy whose floors cannot be
 #: met. Its name sorts first, so it would win the tie if failing runs could win.
-BENCH_FILE = '''
+BENCH_FILE = """
 import dataclasses
 
 import pytest
@@ -35,10 +35,10 @@ IMPOSSIBLE = dataclasses.replace(
 @pytest.mark.parametrize("spec", [LOGISTIC, IMPOSSIBLE], ids=lambda spec: spec.name)
 def test_experiment(spec, titanic_bench):
     assert_floors(titanic_bench.run(spec))
-'''
+"""
 
 #: Counts server starts from any process of the session (controller or worker).
-COUNTING_CONFTEST = '''
+COUNTING_CONFTEST = """
 import os
 
 from titanic_bench import stack
@@ -53,7 +53,7 @@ def _counting_start(self):
 
 
 stack.EmbeddedServer.start = _counting_start
-'''
+"""
 
 
 @dataclass

@@ -24,7 +24,9 @@ def bench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """One embedded MLflow server (SQLite) for the tests that only need somewhere to log."""
     root = tmp_path_factory.mktemp("tracking-server")
-    server = EmbeddedServer(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "server.log").start()
+    server = EmbeddedServer(
+        f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "server.log"
+    ).start()
     try:
         server.wait_ready()
         yield server

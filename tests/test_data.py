@@ -74,7 +74,7 @@ def test_changed_content_needs_explicit_consent(tmp_path: Path) -> None:
 
 def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
-    with pytest.raises(DataError, match="cannot read the data file .*nope.csv"):
+    with pytest.raises(DataError, match=r"cannot read the data file .*nope\.csv"):
         load_titanic(str(missing))
 
 
@@ -148,7 +148,9 @@ def test_unreachable_kaggle_is_reported_without_the_key(
     assert "ConnectionError" in str(caught.value)
 
 
-def test_home_kaggle_json_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_kaggle_credentials: Path) -> None:
+def test_home_kaggle_json_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_kaggle_credentials: Path
+) -> None:
     import kagglehub
 
     (no_kaggle_credentials / ".kaggle").mkdir()

@@ -17,8 +17,18 @@ from titanic_bench.trusted_types import TRUSTED_TYPES, UntrustedModelError, chec
 SPECS = {spec.name: spec for spec in EXPERIMENTS}
 
 SEED_PARAMS = {
-    "random_forest_baseline": {"n_estimators": 100, "max_depth": None, "min_samples_split": 2, "min_samples_leaf": 1},
-    "random_forest_tuned": {"n_estimators": 200, "max_depth": 10, "min_samples_split": 5, "min_samples_leaf": 2},
+    "random_forest_baseline": {
+        "n_estimators": 100,
+        "max_depth": None,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+    },
+    "random_forest_tuned": {
+        "n_estimators": 200,
+        "max_depth": 10,
+        "min_samples_split": 5,
+        "min_samples_leaf": 2,
+    },
     "logistic_regression": {"penalty": "l2", "C": 1.0, "solver": "lbfgs", "max_iter": 1000},
     "svm": {"kernel": "rbf", "C": 1.0, "gamma": "scale", "probability": True},
 }
@@ -61,7 +71,9 @@ def titanic() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("spec", EXPERIMENTS, ids=lambda spec: spec.name)
-def test_pipeline_predicts_on_raw_rows_with_missing_values(spec: ExperimentSpec, titanic: pd.DataFrame) -> None:
+def test_pipeline_predicts_on_raw_rows_with_missing_values(
+    spec: ExperimentSpec, titanic: pd.DataFrame
+) -> None:
     model = spec.build().fit(titanic[list(INPUT_COLUMNS)], titanic["Survived"])
     raw = pd.DataFrame(
         [{"PassengerId": 1, "Pclass": 3, "Name": None, "Sex": "male", "Age": np.nan, "SibSp": 0,
@@ -97,9 +109,11 @@ def test_trusted_types_are_minimal_per_model(titanic: pd.DataFrame) -> None:
 def test_a_type_outside_the_allow_list_is_refused_not_pickled(monkeypatch: pytest.MonkeyPatch) -> None:
     import titanic_bench.trusted_types as trusted
 
-    with pytest.raises(UntrustedModelError, match="builtins.eval.*not in the skops allow-list"):
+    with pytest.raises(UntrustedModelError, match=r"builtins\.eval.*not in the skops allow-list"):
         check_allowed(["numpy.dtype", "builtins.eval"], what="the test model")
     monkeypatch.setattr(trusted, "TRUSTED_TYPES", frozenset({"numpy.dtype"}))
     forest = RandomForestClassifier(n_estimators=2).fit([[0], [1]], [0, 1])
-    with pytest.raises(UntrustedModelError, match=r"RandomForestClassifier model needs type\(s\) sklearn.tree._tree.Tree"):
+    with pytest.raises(
+        UntrustedModelError, match=r"RandomForestClassifier model needs type\(s\) sklearn.tree._tree.Tree"
+    ):
         trusted_types_for(forest)

@@ -31,7 +31,9 @@ def test_defaults_give_the_embedded_stack(pytester: pytest.Pytester) -> None:
     assert settings.paths == ("benchmarks",)
 
 
-def test_tracking_uri_in_the_environment_means_connect(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_in_the_environment_means_connect(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     settings = settings_of(pytester)
     assert effective_mode(settings) is Mode.CONNECT
@@ -58,9 +60,17 @@ def test_switches_and_paths(pytester: pytest.Pytester, tmp_path: Path) -> None:
     ("args", "env", "message"),
     [
         (("--bench-connect-attempts", "0"), {}, "--bench-connect-attempts='0' must be a whole number >= 1."),
-        (("--bench-data", "nowhere.csv"), {}, "--bench-data='nowhere.csv' is neither 'package', 'kaggle' nor"),
+        (
+            ("--bench-data", "nowhere.csv"),
+            {},
+            "--bench-data='nowhere.csv' is neither 'package', 'kaggle' nor",
+        ),
         ((), {"TITANIC_BENCH_PORT": "-1"}, "TITANIC_BENCH_PORT='-1' must be a whole number >= 0."),
-        ((), {"TITANIC_BENCH_KEEP_SERVER": "maybe"}, "TITANIC_BENCH_KEEP_SERVER='maybe' must be true or false"),
+        (
+            (),
+            {"TITANIC_BENCH_KEEP_SERVER": "maybe"},
+            "TITANIC_BENCH_KEEP_SERVER='maybe' must be true or false",
+        ),
     ],
 )
 def test_bad_values_name_their_source(

@@ -57,7 +57,9 @@ def test_server_command_is_lean_and_serves_artifacts(tmp_path: Path) -> None:
 
 
 def test_backend_password_stays_off_the_command_line(tmp_path: Path) -> None:
-    server = EmbeddedServer("postgresql://ada:hunter2@db.example/mlflow", tmp_path, tmp_path / "log", port=5005)
+    server = EmbeddedServer(
+        "postgresql://ada:hunter2@db.example/mlflow", tmp_path, tmp_path / "log", port=5005
+    )
     assert not any("hunter2" in part for part in server.command())
     environment = server.environment()
     assert environment["MLFLOW_BACKEND_STORE_URI"] == "postgresql+psycopg2://ada:hunter2@db.example/mlflow"
@@ -90,9 +92,11 @@ def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
 
 def test_stop_kills_children_that_ignore_sigterm() -> None:
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    spawn_stubborn_child = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {stubborn!r}])"
+    )
     parent = subprocess.Popen(
-        [sys.executable, "-c", f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {stubborn!r}]); time.sleep(60)"],
-        start_new_session=True,
+        [sys.executable, "-c", f"{spawn_stubborn_child}; time.sleep(60)"], start_new_session=True
     )
     deadline = time.monotonic() + 10
     while len(group_members(parent.pid)) < 2 and time.monotonic() < deadline:

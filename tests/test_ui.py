@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from benchproject import processes_mentioning
+
 from titanic_bench.stack import probe
 
 

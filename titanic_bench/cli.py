@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=SUBCOMMANDS, metavar="COMMAND", help="one of the commands below")
-    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own options (see COMMAND --help)")
+    parser.add_argument(
+        "arguments", nargs=argparse.REMAINDER, help="the command's own options (see COMMAND --help)"
+    )
     return parser
 
 

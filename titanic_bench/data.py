@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from io import BytesIO
 from dataclasses import dataclass
 from importlib import resources
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,7 +184,7 @@ def _export_kaggle_credentials() -> None:
                 os.environ["KAGGLE_KEY"] = str(credentials["key"])
             except (ValueError, KeyError, TypeError):
                 raise DataError(
-                    f"{candidate} is not a valid kaggle.json: it needs \"username\" and \"key\" "
+                    f'{candidate} is not a valid kaggle.json: it needs "username" and "key" '
                     "(see kaggle.json.template)."
                 ) from None
             return

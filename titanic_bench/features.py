@@ -9,7 +9,7 @@ without this package and its skops allow-list stays small.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -30,7 +30,7 @@ TITLES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class FeatureSet(str, Enum):
+class FeatureSet(StrEnum):
     """Named sets of inputs a spec can choose from."""
 
     SEED = "seed"
@@ -40,9 +40,7 @@ class FeatureSet(str, Enum):
 #: The columns each feature set reads from a raw record.
 FEATURE_COLUMNS: dict[FeatureSet, tuple[str, ...]] = {
     FeatureSet.SEED: ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare"),
-    FeatureSet.ENGINEERED: (
-        "Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Name", "Embarked", "Cabin",
-    ),  # fmt: skip
+    FeatureSet.ENGINEERED: ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Name", "Embarked", "Cabin"),
 }
 
 

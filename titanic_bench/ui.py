@@ -13,8 +13,12 @@ from titanic_bench.stack import EmbeddedServer
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="state folder (default $TITANIC_BENCH_HOME or ./.titanic-bench)")
-    parser.add_argument("--backend-uri", help=f"backend store (default ${BACKEND_ENV} or SQLite in the state folder)")
-    parser.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000; 0: a free one)")
+    parser.add_argument(
+        "--backend-uri", help=f"backend store (default ${BACKEND_ENV} or SQLite in the state folder)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000; 0: a free one)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
