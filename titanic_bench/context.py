@@ -12,7 +12,8 @@ class SessionContext:
     """The session's stack, experiment and data, as handed to xdist workers.
 
     Built by the controller (or the single process without xdist); workers get it
-    through ``workerinput`` and never start servers or create experiments.
+    through ``workerinput`` and never start servers or create experiments. Workers
+    receive it before the stack is up, without the experiment and session-run ids.
     """
 
     session_id: str
@@ -34,6 +35,11 @@ class SessionContext:
     gate_metrics: list[str] = field(default_factory=lambda: ["accuracy", "roc_auc"])
     gate_alpha: float = 0.05
     gate_min_effect: float = 0.01
+
+    @property
+    def is_open(self) -> bool:
+        """False in a worker until it has looked up the experiment and session run."""
+        return bool(self.experiment_id and self.parent_run_id)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

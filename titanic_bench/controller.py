@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class Controller:
         self.say = say
         self.paths: StatePaths = state_paths(settings.home)
         self.server: EmbeddedServer | None = None
+        #: What workers get before the stack is up, then the opened session.
+        self.pending: SessionContext | None = None
         self.context: SessionContext | None = None
         self.results: dict[str, ExperimentResult] = {}
         self.leaderboard: Leaderboard | None = None
@@ -51,8 +54,13 @@ class Controller:
         self.notes: list[str] = []
         self.baseline_path = resolve_path(settings.baseline, rootpath)
 
-    def start(self) -> SessionContext:
-        """Bring up or reach the stack, then create the experiment and the session run."""
+    def begin(self) -> SessionContext:
+        """Start or locate the stack without waiting for it; prepare what needs no server.
+
+        Returns the context the workers get. Its experiment and session-run ids are
+        empty: :meth:`open` creates them while workers start and collect, and workers
+        look them up by session id (see ``tracking.find_session_run``).
+        """
         self.paths.create()
         mode = effective_mode(self.settings)
         if mode is Mode.EMBEDDED:
@@ -62,10 +70,22 @@ class Controller:
             data = self.data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
             if self.settings.gate.baseline:
                 read_baseline(self.baseline_path)  # fail before any training when it is unusable
-            environment = describe(self.rootpath)
-            requirements = model_requirements()
-            tracking_uri = self._wait_for_stack(mode)
-            self.context = self._open_session(tracking_uri, data, environment, requirements)
+            self.pending = self._context(self._stack_uri(mode), data, describe(self.rootpath))
+        except BaseException:
+            self.stop()
+            raise
+        return self.pending
+
+    def open(self) -> SessionContext:
+        """Wait for the stack, then create the experiment and the session run."""
+        assert self.pending is not None and self.data is not None
+        try:
+            uri = self.pending.tracking_uri
+            if self.server is not None:
+                self.server.wait_ready()
+            elif uri.startswith(("http://", "https://")):
+                wait_for_server(uri, Retry(attempts=self.settings.connect_attempts))
+            self.context = self._open_session(self.pending, self.data)
         except BaseException:
             self.stop()
             raise
@@ -82,9 +102,8 @@ class Controller:
         self.say(f"titanic-bench: starting MLflow server at {self.server.url} "
                  f"(backend {mask_uri(backend)}, state {self.paths.root})")  # fmt: skip
 
-    def _wait_for_stack(self, mode: Mode) -> str:
+    def _stack_uri(self, mode: Mode) -> str:
         if self.server is not None:
-            self.server.wait_ready()
             return self.server.url
         if mode is Mode.COMPOSE:
             uri = compose_up(self.rootpath)
@@ -92,39 +111,39 @@ class Controller:
             uri = self.settings.tracking_uri
         else:
             raise StackError("no tracking URI to connect to; set MLFLOW_TRACKING_URI.")
-        if uri.startswith(("http://", "https://")):
-            wait_for_server(uri, Retry(attempts=self.settings.connect_attempts))
         self.say(f"titanic-bench: logging to {mask_uri(uri)}")
         return uri
 
-    def _open_session(self, tracking_uri: str, data: TitanicData,
-                      environment: dict[str, object], requirements: list[str]) -> SessionContext:  # fmt: skip
-        import mlflow
-        from mlflow.tracking import MlflowClient
-
-        from titanic_bench.tracking import ensure_experiment, log_session_dataset, start_session_run
-
-        mlflow.set_tracking_uri(tracking_uri)
-        client = MlflowClient(tracking_uri)
-        session_id = new_session_id()
-        experiment_id = ensure_experiment(client, self.settings.experiment)
-        parent_run_id = start_session_run(client, experiment_id, session_id, environment)
-        log_session_dataset(client, parent_run_id, data)
-        # The UI link is printed and logged with the leaderboard: never with a password in it.
-        ui_url = mask_uri(tracking_uri) if tracking_uri.startswith("http") else "(no UI: not an HTTP server)"
+    def _context(self, tracking_uri: str, data: TitanicData, environment: dict[str, Any]) -> SessionContext:
         return SessionContext(
-            session_id=session_id, tracking_uri=tracking_uri,
-            ui_url=f"{ui_url}/#/experiments/{experiment_id}" if ui_url.startswith("http") else ui_url,
-            experiment_id=experiment_id, experiment_name=self.settings.experiment,
-            parent_run_id=parent_run_id, data_source=data.source, data_digest=data.digest,
+            session_id=new_session_id(), tracking_uri=tracking_uri, ui_url="",
+            experiment_id="", experiment_name=self.settings.experiment, parent_run_id="",
+            data_source=data.source, data_digest=data.digest,
             allow_other_data=self.settings.allow_other_data,
             registered_model=self.settings.registered_model,
-            pip_requirements=requirements, environment=environment,
+            pip_requirements=model_requirements(), environment=environment,
             cv_folds=self.settings.cv_folds, cv_repeats=self.settings.cv_repeats,
             baseline_path=str(self.baseline_path) if self.settings.gate.baseline else "",
             gate_metrics=list(self.settings.gate_metrics), gate_alpha=self.settings.gate_alpha,
             gate_min_effect=self.settings.gate_min_effect,
         )  # fmt: skip
+
+    def _open_session(self, pending: SessionContext, data: TitanicData) -> SessionContext:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from titanic_bench.tracking import ensure_experiment, log_session_dataset, start_session_run
+
+        uri = pending.tracking_uri
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(uri)
+        experiment_id = ensure_experiment(client, self.settings.experiment)
+        parent_run_id = start_session_run(client, experiment_id, pending.session_id, pending.environment)
+        log_session_dataset(client, parent_run_id, data)
+        # The UI link is printed and logged with the leaderboard: never with a password in it.
+        http = uri.startswith("http")
+        ui_url = f"{mask_uri(uri)}/#/experiments/{experiment_id}" if http else "(no UI: not an HTTP server)"
+        return replace(pending, experiment_id=experiment_id, parent_run_id=parent_run_id, ui_url=ui_url)
 
     def record(self, result: ExperimentResult) -> None:
         """Keep the latest result per test id (a rerun replaces its earlier attempt)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -74,16 +75,35 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if settings is None or not is_active(config, settings):
         return
     from titanic_bench.controller import Controller
-    from titanic_bench.stack import StackError
-    from titanic_bench.trusted_types import UntrustedModelError
 
     controller = Controller(settings, config.rootpath, _sayer(config))
     config.stash[controller_key] = controller
     config.pluginmanager.register(ResultCollector(controller), "titanic_bench_results")
     _stop_on_sigterm()
+    with _as_usage_error():
+        config.stash[context_key] = controller.begin()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Wait for the stack only now, so the server's start-up overlaps collection
+    (and the xdist workers' start-up); no test runs before the session is open."""
+    controller = session.config.stash.get(controller_key, None)
+    if controller is None or controller.context is not None:
+        return
+    with _as_usage_error():
+        session.config.stash[context_key] = controller.open()
+
+
+@contextmanager
+def _as_usage_error() -> Iterator[None]:
+    """Report a session that cannot start as one usage error, without a traceback."""
+    from titanic_bench.stack import StackError
+    from titanic_bench.trusted_types import UntrustedModelError
+
     stopping: tuple[type[Exception], ...] = (*SETUP_ERRORS, StackError, UntrustedModelError)
     try:
-        config.stash[context_key] = controller.start()
+        yield
     except stopping as error:
         raise pytest.UsageError(f"titanic-bench: {error}") from None
 
@@ -166,6 +186,11 @@ def titanic_bench_context(pytestconfig: pytest.Config) -> SessionContext:
             "bench_paths (default: benchmarks/) and do not pass --bench-mode off.",
             pytrace=False,
         )
+    if not context.is_open:
+        from titanic_bench.tracking import find_session_run
+
+        context = find_session_run(context)
+        pytestconfig.stash[context_key] = context
     return context
 
 

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -124,6 +125,25 @@ def start_session_run(client: MlflowClient, experiment_id: str, session_id: str,
               **environment_tags(environment)},
     )  # fmt: skip
     return str(run.info.run_id)
+
+
+def find_session_run(context: SessionContext) -> SessionContext:
+    """The context with the experiment and session run the controller created (workers).
+
+    Workers start while the server boots and get the context before these exist;
+    the controller creates them before any test is handed out.
+    """
+    client = MlflowClient(context.tracking_uri)
+    experiment = client.get_experiment_by_name(context.experiment_name)
+    query = f"tags.{TagKey.SESSION} = '{context.session_id}' and tags.{TagKey.KIND} = '{KIND_SESSION}'"
+    runs = client.search_runs([experiment.experiment_id], query) if experiment else []
+    if not runs:
+        raise MlflowException(
+            f"session {context.session_id} has no session run in experiment "
+            f"{context.experiment_name!r} at {context.tracking_uri}; the controller did not open it."
+        )
+    run = runs[0]
+    return replace(context, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id)
 
 
 def end_session_run(client: MlflowClient, run_id: str, status: str,
