@@ -75,6 +75,7 @@ def check_logged_run(project: BenchProject, run: object, session_id: str, *, pas
     assert tags[TagKey.SESSION] == session_id
     assert tags[TagKey.TASK] == "binary_classification"
     assert tags[TagKey.DATASET] == "titanic"
+    assert tags[TagKey.DATA_PINNED] == "true"
     assert tags[TagKey.NODEID].startswith("benchmarks/test_bench.py::test_experiment[")
     assert tags[TagKey.FLOORS] == ("passed" if passed else "failed")
     assert tags["mlflow.parentRunId"]
@@ -242,3 +243,22 @@ def test_keep_server_leaves_it_running_and_says_where(project: BenchProject) -> 
         stop_process_group(pgid)
     assert group_members(pgid) == []
     assert processes_mentioning(str(project.home)) == []
+
+
+def test_other_data_needs_consent_and_is_logged_as_such(project: BenchProject, tmp_path: Path) -> None:
+    from titanic_bench.data import content_digest, packaged_csv
+
+    other = tmp_path / "other.csv"
+    other.write_text(packaged_csv().read_text().replace("Braund, Mr. Owen Harris", "Braund, Mr. Owen H."))
+    refused = project.run("-p", "no:xdist", "-k", "logistic", "--bench-data", str(other))
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    assert "differs from the pinned Titanic training set" in refused.stderr.str()
+
+    accepted = project.run(
+        "-p", "no:xdist", "-k", "logistic", "--bench-data", str(other), "--bench-allow-other-data"
+    )
+    accepted.assert_outcomes(passed=1, deselected=1)
+    (run,) = project.experiment_runs()
+    assert run.data.tags[TagKey.DATA_PINNED] == "false"
+    assert run.data.tags[TagKey.DATA_DIGEST] == content_digest(other.read_bytes()) != PINNED_DIGEST
+    assert run.inputs.dataset_inputs[0].dataset.digest == content_digest(other.read_bytes())[:32]

@@ -195,6 +195,18 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def group_rss_mb(pgid: int) -> float:
+    """Summed resident memory of the group's live processes, in MiB (for the perf scripts)."""
+    total_kb = 0
+    for pid in group_members(pgid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total_kb += sum(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return total_kb / 1024
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     try:
         os.killpg(pgid, sig)

@@ -63,6 +63,8 @@ class TagKey:
     DATASET = "dataset"
     DATA_DIGEST = "data_digest"
     DATA_SOURCE = "data_source"
+    #: "true" for the pinned Kaggle file, "false" for data accepted with --bench-allow-other-data.
+    DATA_PINNED = "data_pinned"
     TASK = "task"
     FLOORS = "floors"
     GIT_COMMIT = "mlflow.source.git.commit"
@@ -177,6 +179,7 @@ def log_experiment_run(
         TagKey.DATASET: DATASET_NAME,
         TagKey.DATA_DIGEST: data.digest,
         TagKey.DATA_SOURCE: data.source,
+        TagKey.DATA_PINNED: str(data.pinned).lower(),
         TagKey.TASK: TASK,
         TagKey.FLOORS: "passed" if passed else "failed",
         **environment_tags(context.environment),

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from titanic_bench.backend import mask_uri
-from titanic_bench.stack import EmbeddedServer, group_members
+from titanic_bench.stack import EmbeddedServer, group_rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,18 +39,6 @@ class Measurement:
     seconds: float
     server_peak_mb: float
     detail: str = ""
-
-
-def group_rss_mb(pgid: int) -> float:
-    total_kb = 0
-    for pid in group_members(pgid):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
 
 
 class PeakSampler(threading.Thread):

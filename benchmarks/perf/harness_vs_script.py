@@ -23,24 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-from titanic_bench.stack import EmbeddedServer, group_members
+from titanic_bench.stack import EmbeddedServer, group_rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "perf" / "results" / "harness_vs_script.json"
 SEED_SPECS = ("random_forest_baseline", "random_forest_tuned", "logistic_regression", "svm")
 REPEATS = int(os.environ.get("PERF_REPEATS", "3"))
-
-
-def group_rss_mb(pgid: int) -> float:
-    total = 0
-    for pid in group_members(pgid):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 class PeakRss(threading.Thread):
