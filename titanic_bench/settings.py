@@ -140,24 +140,21 @@ def _gate_mode(flag: str, value: str) -> str:
     return value
 
 
-def _fraction(flag: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0.0 < number < 1.0:
-        raise pytest.UsageError(f"{flag}={value!r} must be a number strictly between 0 and 1.")
-    return number
+def _number(accept: Callable[[float], bool], expectation: str) -> Callable[[str, str], float]:
+    def convert(flag: str, value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")  # accepted by no range
+        if not accept(number):
+            raise pytest.UsageError(f"{flag}={value!r} must be {expectation}.")
+        return number
+
+    return convert
 
 
-def _non_negative(flag: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number >= 0.0:
-        raise pytest.UsageError(f"{flag}={value!r} must be a number >= 0.")
-    return number
+_fraction = _number(lambda number: 0.0 < number < 1.0, "a number strictly between 0 and 1")
+_non_negative = _number(lambda number: number >= 0.0, "a number >= 0")
 
 
 def _cv_plan(flag: str, value: str) -> tuple[int, int]:
