@@ -196,7 +196,7 @@ class Controller:
                                  f"current champion, which keeps @{CHAMPION_ALIAS}: {worse}",
                                  champion_checks=checks)  # fmt: skip
             return promote(winner, self.context.registered_model, CHAMPION_ALIAS,
-                           self.context.session_id, metric, checks)  # fmt: skip
+                           self.context.session_id, metric, reason, checks)  # fmt: skip
         except MlflowException as error:
             raise StackError(f"registering the winner {winner.spec} failed: {error}") from error
 

@@ -106,9 +106,13 @@ def promote(
     alias: str,
     session_id: str,
     metric: str,
+    why: str,
     champion_checks: tuple[GateCheck, ...] = (),
 ) -> Promotion:
-    """Register ``winner`` as a new version of ``model_name`` and point ``alias`` at it."""
+    """Register ``winner`` as a new version of ``model_name`` and point ``alias`` at it.
+
+    ``why`` is :func:`select_winner`'s reason, repeated in the report.
+    """
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -124,7 +128,7 @@ def promote(
     MlflowClient().set_registered_model_alias(model_name, alias, str(version.version))
     return Promotion(
         winner=winner,
-        reason=f"{winner.spec} won: highest {metric}"
+        reason=f"{winner.spec} won: {why}"
         + (", not significantly worse than the champion" if champion_checks else ""),
         model_name=model_name,
         version=str(version.version),
