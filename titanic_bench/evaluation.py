@@ -37,7 +37,6 @@ from titanic_bench.experiments import SEED, ExperimentSpec
 from titanic_bench.features import feature_names
 
 TEST_SIZE = 0.2
-COST_METRICS: tuple[str, ...] = ("fit_seconds", "predict_seconds")
 
 
 @dataclass(frozen=True)
@@ -115,21 +114,26 @@ def roc_curve_figure(split: Split, evaluation: Evaluation, title: str) -> Figure
 
 
 def importances(split: Split, evaluation: Evaluation) -> pd.Series:
-    """Native importances where the model has them, else permutation importance on raw columns."""
+    """Native importances where the model has them, else permutation importance on raw columns.
+
+    The series' name says which, and titles the plot.
+    """
     estimator = evaluation.model[-1]
     native = getattr(estimator, "feature_importances_", None)
     if native is not None:
-        return pd.Series(native, index=feature_names(evaluation.model[0])).sort_values()
+        index = feature_names(evaluation.model[0])
+        return pd.Series(native, index=index, name="Feature importance").sort_values()
     result = permutation_importance(
         evaluation.model, split.X_test, split.y_test, n_repeats=5, random_state=SEED,
         scoring="roc_auc",
     )  # fmt: skip
-    return pd.Series(result.importances_mean, index=split.X_test.columns).sort_values()
+    name = "Permutation importance (ROC-AUC drop)"
+    return pd.Series(result.importances_mean, index=split.X_test.columns, name=name).sort_values()
 
 
-def importance_figure(values: pd.Series, native: bool) -> Figure:
+def importance_figure(values: pd.Series) -> Figure:
     figure, axes = plt.subplots(figsize=(7, max(3.0, 0.28 * len(values))))
     values.plot.barh(ax=axes)
-    axes.set_title("Feature importance" if native else "Permutation importance (ROC-AUC drop)")
+    axes.set_title(str(values.name))
     figure.tight_layout()
     return figure

@@ -302,9 +302,8 @@ def log_session_dataset(client: MlflowClient, run_id: str, data: TitanicData) ->
 def log_plots_and_reports(spec: ExperimentSpec, split: Split, evaluation: Evaluation,
                           context: SessionContext) -> None:  # fmt: skip
     values = importances(split, evaluation)
-    native = hasattr(evaluation.model[-1], "feature_importances_")
     figures = {
-        "plots/feature_importance.png": importance_figure(values, native),
+        "plots/feature_importance.png": importance_figure(values),
         "plots/confusion_matrix.png": confusion_matrix_figure(split, evaluation),
         "plots/roc_curve.png": roc_curve_figure(split, evaluation, spec.title),
     }
