@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.svm import SVC
 
 from titanic_bench.data import INPUT_COLUMNS, load_titanic
+from titanic_bench.evaluation import fit_and_score, holdout_split
 from titanic_bench.experiments import EXPERIMENTS, SEED, ExperimentSpec
 from titanic_bench.features import FEATURE_COLUMNS, FeatureSet, build_preprocessor, feature_names
-from titanic_bench.trusted_types import TRUSTED_TYPES, UntrustedModelError, check_allowed, trusted_types_for
+from titanic_bench.tracking import log_model
+from titanic_bench.trusted_types import (
+    TRUSTED_TYPES,
+    UntrustedModelError,
+    check_allowed,
+    refuse_untrusted,
+    trusted_types_for,
+)
 
 SPECS = {spec.name: spec for spec in EXPERIMENTS}
 
@@ -97,13 +109,14 @@ def test_engineered_features_read_titles_family_port_and_cabin(titanic: pd.DataF
     assert values["port__Embarked_C"] == 1
 
 
-def test_trusted_types_are_minimal_per_model(titanic: pd.DataFrame) -> None:
-    X, y = titanic[list(INPUT_COLUMNS)], titanic["Survived"]
-    forest = SPECS["random_forest_baseline"].build().fit(X, y)
-    logistic = SPECS["logistic_regression"].build().fit(X, y)
-    assert trusted_types_for(forest) == ["numpy.dtype", "sklearn.tree._tree.Tree"]
-    assert trusted_types_for(logistic) == ["numpy.dtype"]
-    assert set(trusted_types_for(forest)) <= TRUSTED_TYPES
+@pytest.mark.parametrize("spec", EXPERIMENTS, ids=lambda spec: spec.name)
+def test_trusted_types_are_what_skops_finds_in_the_saved_model(
+    spec: ExperimentSpec, titanic: pd.DataFrame
+) -> None:
+    model = spec.build().fit(titanic[list(INPUT_COLUMNS)], titanic["Survived"])
+    needed = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    assert trusted_types_for(model) == needed
+    assert set(needed) <= TRUSTED_TYPES
 
 
 def test_a_type_outside_the_allow_list_is_refused_not_pickled(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +126,25 @@ def test_a_type_outside_the_allow_list_is_refused_not_pickled(monkeypatch: pytes
         check_allowed(["numpy.dtype", "builtins.eval"], what="the test model")
     monkeypatch.setattr(trusted, "TRUSTED_TYPES", frozenset({"numpy.dtype"}))
     forest = RandomForestClassifier(n_estimators=2).fit([[0], [1]], [0, 1])
+    assert trusted_types_for(forest) == []
     with pytest.raises(
         UntrustedModelError, match=r"RandomForestClassifier model needs type\(s\) sklearn.tree._tree.Tree"
     ):
-        trusted_types_for(forest)
+        refuse_untrusted(forest)
+
+
+def test_logging_a_model_that_needs_an_unlisted_type_names_the_type(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import titanic_bench.trusted_types as trusted
+
+    spec = SPECS["logistic_regression"]
+    split = holdout_split(load_titanic())
+    evaluation = fit_and_score(spec, split)
+    monkeypatch.setattr(trusted, "TRUSTED_TYPES", frozenset())
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run(), pytest.raises(UntrustedModelError, match=r"needs type\(s\) numpy\.dtype"):
+            log_model(spec, split, evaluation, ["scikit-learn"])
+    finally:
+        mlflow.set_tracking_uri(None)

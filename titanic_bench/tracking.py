@@ -42,7 +42,7 @@ from titanic_bench.evaluation import (
 from titanic_bench.experiments import SEED, ExperimentSpec
 from titanic_bench.features import FEATURE_COLUMNS
 from titanic_bench.gates import FloorCheck, GateCheck, floors_passed
-from titanic_bench.trusted_types import trusted_types_for
+from titanic_bench.trusted_types import refuse_untrusted, trusted_types_for
 
 TASK = "binary_classification"
 #: Param holding the estimator's params as JSON (types intact) for ``reproduce``.
@@ -319,13 +319,17 @@ def log_model(spec: ExperimentSpec, split: Split, evaluation: Evaluation,
               pip_requirements: list[str]) -> str:  # fmt: skip
     example = split.X_test.head(INPUT_EXAMPLE_ROWS)
     signature = infer_signature(example, evaluation.model.predict(example))
-    info = mlflow.sklearn.log_model(
-        evaluation.model,
-        name=MODEL_ARTIFACT,
-        signature=signature,
-        input_example=example,
-        pip_requirements=pip_requirements,
-        skops_trusted_types=trusted_types_for(evaluation.model),
-        registered_model_name=spec.registered_model_name,
-    )
+    try:
+        info = mlflow.sklearn.log_model(
+            evaluation.model,
+            name=MODEL_ARTIFACT,
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements,
+            skops_trusted_types=trusted_types_for(evaluation.model),
+            registered_model_name=spec.registered_model_name,
+        )
+    except MlflowException:
+        refuse_untrusted(evaluation.model)  # a type outside the allow-list: say which
+        raise
     return str(info.model_uri)
