@@ -2,8 +2,9 @@
 
 For a single row, most of ``predict_proba``'s time is bookkeeping, not arithmetic:
 the ColumnTransformer's parallel wrapper, pandas indexing and feature-name checks
-in every step. This path calls the same fitted transformers on NumPy blocks and
-stacks them as the ColumnTransformer does, then the same classifier.
+in every step. This path calls the same fitted transformers on NumPy blocks (the
+common steps replaced by their arithmetic, see fast_transforms) and stacks them as
+the ColumnTransformer does, then the same classifier.
 
 It is used only if, at load time, it gives bit-for-bit the pipeline's probabilities
 on the whole training set and on single rows of it; otherwise the pipeline serves.
@@ -23,6 +24,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
+from titanic_bench.fast_transforms import Transform, compiled_transform
+
 log = logging.getLogger(__name__)
 
 #: Raw CSV column name -> one array per column: what the API builds from a request.
@@ -41,7 +44,7 @@ def compile_fast_path(model: Any, reference: Columns) -> Predictor | None:
 
     def predict_proba(data: Columns) -> np.ndarray:
         # No DataFrame at all: pandas would convert the text columns to Arrow and back.
-        blocks = [transformer.transform(_stack(data, columns)) for transformer, columns in parts]
+        blocks: list[Any] = [transform(_stack(data, columns)) for transform, columns in parts]
         dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
         return np.asarray(classifier(np.hstack(dense)))
 
@@ -51,8 +54,8 @@ def compile_fast_path(model: Any, reference: Columns) -> Predictor | None:
     return predict_proba
 
 
-def _column_parts(model: Any) -> list[tuple[Any, list[str]]] | None:
-    """(transformer copy, its columns) for each block, or None for another pipeline shape."""
+def _column_parts(model: Any) -> list[tuple[Transform, list[str]]] | None:
+    """(transform of a transformer copy, its columns) for each block, or None for another shape."""
     if not (
         isinstance(model, Pipeline) and len(model.steps) == 2 and isinstance(model[0], ColumnTransformer)
     ):
@@ -66,7 +69,7 @@ def _column_parts(model: Any) -> list[tuple[Any, list[str]]] | None:
             if transformer == "drop" or (name == "remainder" and not len(columns)):
                 continue
             return None  # "passthrough" blocks keep pandas dtypes; not worth the risk
-        parts.append((_without_feature_names(copy.deepcopy(transformer)), list(columns)))
+        parts.append((compiled_transform(_without_feature_names(copy.deepcopy(transformer))), list(columns)))
     return parts
 
 
@@ -96,9 +99,10 @@ def _classifier_path(classifier: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _stack(data: Columns, columns: list[str]) -> np.ndarray:
-    """The 2-D block of ``columns``; mixed numbers and text become an object array, as in pandas."""
+    """The 2-D block of ``columns`` with pandas' common dtype: numbers and text give an object
+    array, integers and floats a float64 one (an object array would cost a conversion per cell)."""
     arrays = [data[column] for column in columns]
-    if len({array.dtype for array in arrays}) > 1:
+    if any(array.dtype == object for array in arrays) and len({array.dtype for array in arrays}) > 1:
         arrays = [array.astype(object) for array in arrays]
     return np.column_stack(arrays)
 

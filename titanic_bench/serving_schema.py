@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Final, Literal, NotRequired, cast
 
 import numpy as np
+import orjson
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
@@ -21,6 +22,7 @@ SURVIVED_TEXT: Final = "Survived"
 DIED_TEXT: Final = "Did not survive"
 MAX_AGE = 120.0
 MAX_TEXT = 200
+MAX_RELATIVES = 100
 
 #: Strict: a JSON string "3" is not a class and a float 1.5 is not a sibling count.
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -33,10 +35,10 @@ def _integral(value: object) -> object:
     return value
 
 
-# Each field's type and limits, defined once for both Passenger and PassengerRow.
-TicketClass = Annotated[
-    Literal[1, 2, 3], BeforeValidator(_integral), Field(description="ticket class: 1, 2 or 3")
-]
+# Each field's type and limits, defined once for Passenger, PassengerRow and the bulk
+# check of batches (batch_columns), which reads the choices from these Literals.
+Classes = Literal[1, 2, 3]
+TicketClass = Annotated[Classes, BeforeValidator(_integral), Field(description="ticket class: 1, 2 or 3")]
 Sex = Literal["male", "female"]
 Age = Annotated[
     float | None,
@@ -45,17 +47,18 @@ Age = Annotated[
     ),
 ]
 SibSp = Annotated[
-    int, Field(ge=0, le=100, description="siblings and spouses aboard"), BeforeValidator(_integral)
+    int, Field(ge=0, le=MAX_RELATIVES, description="siblings and spouses aboard"), BeforeValidator(_integral)
 ]
 Parch = Annotated[
-    int, Field(ge=0, le=100, description="parents and children aboard"), BeforeValidator(_integral)
+    int, Field(ge=0, le=MAX_RELATIVES, description="parents and children aboard"), BeforeValidator(_integral)
 ]
 Fare = Annotated[
     float | None,
     Field(ge=0, allow_inf_nan=False, description="ticket price; null or absent: the pipeline imputes it"),
 ]
 Text = Annotated[str | None, Field(max_length=MAX_TEXT)]
-Port = Annotated[Literal["C", "Q", "S"] | None, Field(description="port: C, Q or S")]
+Ports = Literal["C", "Q", "S"]
+Port = Annotated[Ports | None, Field(description="port: C, Q or S")]
 
 
 class Passenger(BaseModel):
@@ -81,8 +84,9 @@ class Passenger(BaseModel):
 
 
 class PassengerRow(TypedDict):
-    """A :class:`Passenger` as a plain dict: how batches are validated, about 40% faster
-    than building a thousand models. Same fields, same limits (a test compares them)."""
+    """A :class:`Passenger` as a plain dict: how a batch the bulk check refused is validated
+    (faster than building a thousand models), to name each fault's row and field. Same
+    fields, same limits (a test compares them)."""
 
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
@@ -180,17 +184,28 @@ def row(passenger: Passenger) -> PassengerRow:
     return cast(PassengerRow, passenger.model_dump(exclude_unset=True))
 
 
-def prediction_json(survived: int, probability: float) -> str:
-    """One :class:`Prediction` as JSON, written directly: batches spend less time here
-    than building and serialising a thousand pydantic objects. ``repr`` of a float
-    is valid JSON and round-trips exactly; a probability is never NaN or infinite."""
-    label, text = (1, SURVIVED_TEXT) if survived else (0, DIED_TEXT)
-    return f'{{"survived":{label},"probability":{float(probability)!r},"prediction_text":"{text}"}}'
+def predictions_json(survived: np.ndarray, probabilities: np.ndarray) -> bytes:
+    """:class:`Prediction` items as a JSON array, serialised by orjson from plain dicts:
+    a fifth of the time of formatting them in Python, and far less than building and
+    dumping pydantic objects. orjson writes the shortest float that reads back exactly,
+    so a client gets the model's probability bit for bit; it is never NaN or infinite."""
+    return orjson.dumps(_items(survived, probabilities))
 
 
-def predictions_json(survived: Sequence[int], probabilities: Sequence[float]) -> bytes:
-    items = map(prediction_json, survived, probabilities)
-    return ("[" + ",".join(items) + "]").encode()
+def prediction_json(survived: np.ndarray, probabilities: np.ndarray) -> bytes:
+    """The one :class:`Prediction` of a single-row answer, as a JSON object."""
+    return orjson.dumps(_items(survived, probabilities)[0])
+
+
+def _items(survived: np.ndarray, probabilities: np.ndarray) -> list[dict[str, Any]]:
+    labels = np.asarray(survived != 0, dtype=np.int64).tolist()
+    return [
+        {"survived": label, "probability": probability, "prediction_text": _TEXTS[label]}
+        for label, probability in zip(labels, np.asarray(probabilities).tolist(), strict=True)
+    ]
+
+
+_TEXTS = (DIED_TEXT, SURVIVED_TEXT)
 
 
 def training_passengers() -> list[Passenger]:
