@@ -217,6 +217,7 @@ BAD_FIELDS = [
     ({"pclass": 4}, "pclass"),
     ({"pclass": 0}, "pclass"),
     ({"pclass": "3"}, "pclass"),
+    ({"pclass": True}, "pclass"),
     ({"sex": "unknown"}, "sex"),
     ({"age": -1.0}, "age"),
     ({"age": 121.0}, "age"),

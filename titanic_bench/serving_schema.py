@@ -35,10 +35,17 @@ def _integral(value: object) -> object:
     return value
 
 
+def _class_number(value: object) -> object:
+    """``true`` is not class 1, though Python's ``True == 1`` lets a Literal match it."""
+    if isinstance(value, bool):
+        raise ValueError(f"Input should be 1, 2 or 3 (got {str(value).lower()})")
+    return _integral(value)
+
+
 # Each field's type and limits, defined once for Passenger, PassengerRow and the bulk
 # check of batches (batch_columns), which reads the choices from these Literals.
 Classes = Literal[1, 2, 3]
-TicketClass = Annotated[Classes, BeforeValidator(_integral), Field(description="ticket class: 1, 2 or 3")]
+TicketClass = Annotated[Classes, BeforeValidator(_class_number), Field(description="ticket class: 1, 2 or 3")]
 Sex = Literal["male", "female"]
 Age = Annotated[
     float | None,
