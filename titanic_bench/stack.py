@@ -23,8 +23,10 @@ from titanic_bench.backend import mask_secrets, mask_uri, normalize_backend_uri
 
 #: MLflow's job runner (7 huey consumers, ~2.5 GB) serves features we do not use.
 LEAN_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-#: ``mlflow server`` reads its --backend-store-uri from this variable.
+#: The launcher, like ``mlflow server``, reads the backend store URI from this variable.
 BACKEND_URI_ENV = "MLFLOW_BACKEND_STORE_URI"
+#: ``mlflow server``'s work in one process (see its docstring for the measured why).
+LAUNCHER_MODULE = "titanic_bench.server_main"
 STOP_GRACE_SECONDS = 8.0
 COMPOSE_SERVICES = ("postgres", "mlflow")
 
@@ -88,7 +90,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class EmbeddedServer:
-    """An ``mlflow server`` child in its own process group, lean: one worker, no job runner."""
+    """MLflow's tracking server as a child in its own process group, lean: one process,
+    one worker, no job runner, artifacts proxied to ``artifacts_dir``."""
 
     backend_uri: str
     artifacts_dir: Path
@@ -160,11 +163,12 @@ class EmbeddedServer:
 
 
 def server_command(artifacts_dir: Path, host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line; the backend comes from :data:`BACKEND_URI_ENV`."""
+    """The launcher's command line, equivalent to ``mlflow server --serve-artifacts
+    --artifacts-destination DIR --host H --port P --workers 1`` but one process, not two;
+    the backend comes from :data:`BACKEND_URI_ENV`."""
     return [
-        sys.executable, "-m", "mlflow", "server",
-        "--serve-artifacts", "--artifacts-destination", str(artifacts_dir),
-        "--host", host, "--port", str(port), "--workers", "1",
+        sys.executable, "-m", LAUNCHER_MODULE,
+        "--artifacts-destination", str(artifacts_dir), "--host", host, "--port", str(port),
     ]  # fmt: skip
 
 
