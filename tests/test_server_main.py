@@ -66,10 +66,20 @@ def test_app_and_log_configuration_are_what_mlflow_server_runs(contract: dict[st
     ]  # fmt: skip
 
 
-def test_stores_are_initialised_as_mlflow_server_does(contract: dict[str, Any]) -> None:
+def test_stores_are_initialised_as_mlflow_server_does(
+    contract: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     backend = contract["environment"]["_MLFLOW_SERVER_FILE_STORE"]
-    # server_main.initialize_stores calls initialize_backend_stores(backend, registry, root).
-    assert contract["initialize_args"] == [backend, backend, "mlflow-artifacts:/"]
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        "mlflow.server.handlers.initialize_backend_stores", lambda *args, **kwargs: calls.append(args)
+    )
+    monkeypatch.setenv(
+        "_MLFLOW_SERVER_ARTIFACT_ROOT", contract["environment"]["_MLFLOW_SERVER_ARTIFACT_ROOT"]
+    )
+    server_main.initialize_stores(backend)
+    # The CLI passes workspace and read-replica stores as keywords; none are configured.
+    assert [list(calls[0])] == [contract["initialize_args"]]
     assert all(value is None for value in contract["initialize_kwargs"].values())
 
 

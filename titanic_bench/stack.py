@@ -1,8 +1,9 @@
 """Start, connect to and stop the MLflow tracking server a session logs to.
 
-Three modes: ``embedded`` starts ``mlflow server`` here, ``connect`` uses a running
-server, ``compose`` brings up the docker compose stack and connects to it. Only
-the controller process calls this module; workers get the URI it settles on.
+Three modes: ``embedded`` starts MLflow's server here (:mod:`titanic_bench.server_main`),
+``connect`` uses a running server, ``compose`` brings up the docker compose stack and
+connects to it. Only the controller process calls this module; workers get the URI it
+settles on.
 """
 
 from __future__ import annotations
