@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -48,12 +50,11 @@ def test_password_in_tracking_uri_is_masked() -> None:
     assert "ada:***@127.0.0.1" in str(caught.value)
 
 
-def test_server_command_is_lean_and_serves_artifacts(tmp_path: Path) -> None:
+def test_server_command_runs_the_one_process_launcher(tmp_path: Path) -> None:
     command = server_command(tmp_path, "127.0.0.1", 5005)
-    assert command[:4] == [sys.executable, "-m", "mlflow", "server"]
-    assert command[command.index("--workers") + 1] == "1"
-    assert "--serve-artifacts" in command
+    assert command[:3] == [sys.executable, "-m", "titanic_bench.server_main"]
     assert command[command.index("--artifacts-destination") + 1] == str(tmp_path)
+    assert command[command.index("--port") + 1] == "5005"
 
 
 def test_backend_password_stays_off_the_command_line(tmp_path: Path) -> None:
@@ -73,11 +74,24 @@ def test_embedded_server_starts_serves_and_stops_with_its_whole_group(tmp_path: 
     try:
         server.wait_ready(timeout=120)
         assert probe(server.url) is None
-        assert len(group_members(pgid)) >= 2  # the CLI and its uvicorn child
+        assert group_members(pgid) == [pgid]  # one process: no uvicorn child, no job runner
+        assert_security_middleware_is_on(server.url)
     finally:
         server.stop()
     assert group_members(pgid) == []
     assert probe(server.url) is not None
+
+
+def assert_security_middleware_is_on(url: str) -> None:
+    """MLflow's default: only local host names; a page may be framed by its own origin only."""
+    search = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/experiments/search?max_results=1", headers={"Host": "evil.example"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(search, timeout=10)
+    assert refused.value.code == 403
+    with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
@@ -87,6 +101,7 @@ def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "exited with code" in message and "before it was ready" in message
     assert str(tmp_path / "server.log") in message
+    assert "got unsupported URI 'notascheme://nowhere'" in message  # MLflow's own error
     server.stop()
 
 

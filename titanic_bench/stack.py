@@ -1,8 +1,9 @@
 """Start, connect to and stop the MLflow tracking server a session logs to.
 
-Three modes: ``embedded`` starts ``mlflow server`` here, ``connect`` uses a running
-server, ``compose`` brings up the docker compose stack and connects to it. Only
-the controller process calls this module; workers get the URI it settles on.
+Three modes: ``embedded`` starts MLflow's server here (:mod:`titanic_bench.server_main`),
+``connect`` uses a running server, ``compose`` brings up the docker compose stack and
+connects to it. Only the controller process calls this module; workers get the URI it
+settles on.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from titanic_bench.backend import mask_secrets, mask_uri, normalize_backend_uri
 
 #: MLflow's job runner (7 huey consumers, ~2.5 GB) serves features we do not use.
 LEAN_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-#: ``mlflow server`` reads its --backend-store-uri from this variable.
+#: The launcher, like ``mlflow server``, reads the backend store URI from this variable.
 BACKEND_URI_ENV = "MLFLOW_BACKEND_STORE_URI"
+#: ``mlflow server``'s work in one process (see its docstring for the measured why).
+LAUNCHER_MODULE = "titanic_bench.server_main"
 STOP_GRACE_SECONDS = 8.0
 COMPOSE_SERVICES = ("postgres", "mlflow")
 
@@ -88,7 +91,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class EmbeddedServer:
-    """An ``mlflow server`` child in its own process group, lean: one worker, no job runner."""
+    """MLflow's tracking server as a child in its own process group, lean: one process,
+    one worker, no job runner, artifacts proxied to ``artifacts_dir``."""
 
     backend_uri: str
     artifacts_dir: Path
@@ -160,11 +164,12 @@ class EmbeddedServer:
 
 
 def server_command(artifacts_dir: Path, host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line; the backend comes from :data:`BACKEND_URI_ENV`."""
+    """The launcher's command line, equivalent to ``mlflow server --serve-artifacts
+    --artifacts-destination DIR --host H --port P --workers 1`` but one process, not two;
+    the backend comes from :data:`BACKEND_URI_ENV`."""
     return [
-        sys.executable, "-m", "mlflow", "server",
-        "--serve-artifacts", "--artifacts-destination", str(artifacts_dir),
-        "--host", host, "--port", str(port), "--workers", "1",
+        sys.executable, "-m", LAUNCHER_MODULE,
+        "--artifacts-destination", str(artifacts_dir), "--host", host, "--port", str(port),
     ]  # fmt: skip
 
 
