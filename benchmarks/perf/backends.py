@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from titanic_bench.backend import mask_uri
-from titanic_bench.stack import EmbeddedServer, group_rss_mb
+from titanic_bench.stack import LAUNCHER_MODULE, EmbeddedServer, group_rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ class PeakSampler(threading.Thread):
 
 
 def server_group_under(home: Path) -> int | None:
-    """The process group of the ``mlflow server`` whose artifacts live under ``home``."""
+    """The process group of the embedded server whose artifacts live under ``home``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -64,11 +64,7 @@ def server_group_under(home: Path) -> int | None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if (
-            b"server" in argv
-            and any(b"mlflow" in arg for arg in argv)
-            and str(home).encode() in b" ".join(argv)
-        ):
+        if LAUNCHER_MODULE.encode() in argv and str(home).encode() in b" ".join(argv):
             return os.getpgid(int(entry.name))
     return None
 
