@@ -22,7 +22,6 @@ from typing import Any, get_args
 import numpy as np
 import orjson
 
-from titanic_bench.data import INPUT_COLUMNS
 from titanic_bench.serving_schema import (
     MAX_AGE,
     MAX_RELATIVES,
@@ -32,6 +31,7 @@ from titanic_bench.serving_schema import (
     Passenger,
     Ports,
     Sex,
+    csv_columns,
 )
 
 _REQUIRED = ("pclass", "sex", "sibsp", "parch")
@@ -71,20 +71,18 @@ def _columns(rows: Any) -> Columns:
     def optional(field: str) -> list[Any]:
         return list(map(dict.get, rows, repeat(field)))
 
-    columns = {
-        "PassengerId": np.zeros(len(rows), dtype=np.int64),
-        "Pclass": _whole_numbers(pclass, allowed=_CLASSES),
-        "Name": _texts(optional("name")),
-        "Sex": np.array(sex, dtype=object),
-        "Age": _numbers(optional("age"), high=MAX_AGE),
-        "SibSp": _whole_numbers(sibsp, high=MAX_RELATIVES),
-        "Parch": _whole_numbers(parch, high=MAX_RELATIVES),
-        "Ticket": _texts(optional("ticket")),
-        "Fare": _numbers(optional("fare"), high=np.inf),
-        "Cabin": _texts(optional("cabin")),
-        "Embarked": _texts(optional("embarked"), allowed=_PORTS),
-    }
-    return {name: columns[name] for name in INPUT_COLUMNS}
+    return csv_columns({
+        "pclass": _whole_numbers(pclass, allowed=_CLASSES),
+        "name": _texts(optional("name")),
+        "sex": np.array(sex, dtype=object),
+        "age": _numbers(optional("age"), high=MAX_AGE),
+        "sibsp": _whole_numbers(sibsp, high=MAX_RELATIVES),
+        "parch": _whole_numbers(parch, high=MAX_RELATIVES),
+        "ticket": _texts(optional("ticket")),
+        "fare": _numbers(optional("fare"), high=np.inf),
+        "cabin": _texts(optional("cabin")),
+        "embarked": _texts(optional("embarked"), allowed=_PORTS),
+    })  # fmt: skip
 
 
 def _whole_numbers(

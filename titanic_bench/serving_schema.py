@@ -7,7 +7,7 @@ field, instead of reaching the pipeline and producing a meaningless probability.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, NotRequired, cast
 
 import numpy as np
@@ -151,26 +151,41 @@ class Health(BaseModel):
 Columns = dict[str, np.ndarray]
 
 
+#: The raw CSV column each request field fills.
+CSV_COLUMN_OF_FIELD = {
+    "pclass": "Pclass", "name": "Name", "sex": "Sex", "age": "Age", "sibsp": "SibSp",
+    "parch": "Parch", "ticket": "Ticket", "fare": "Fare", "cabin": "Cabin", "embarked": "Embarked",
+}  # fmt: skip
+
+
+def csv_columns(fields: Mapping[str, np.ndarray]) -> Columns:
+    """The raw CSV columns in the training order, from one array per request field.
+
+    PassengerId is never asked for: it is zeros (the pipelines do not read it).
+    """
+    columns = {CSV_COLUMN_OF_FIELD[field]: values for field, values in fields.items()}
+    columns["PassengerId"] = np.zeros(len(fields["pclass"]), dtype=np.int64)
+    return {name: columns[name] for name in INPUT_COLUMNS}
+
+
 def passenger_columns(rows: Sequence[PassengerRow]) -> Columns:
     """The raw CSV columns for validated ``rows``, in the training order, as arrays of fixed dtype.
 
     No per-cell type inference, and a missing value is NaN (what the imputers treat
     as missing), never None.
     """
-    columns = {
-        "PassengerId": np.zeros(len(rows), dtype=np.int64),
-        "Pclass": np.array([row["pclass"] for row in rows], dtype=np.int64),
-        "Name": _optional(rows, "name", object),
-        "Sex": np.array([row["sex"] for row in rows], dtype=object),
-        "Age": _optional(rows, "age", np.float64),
-        "SibSp": np.array([row["sibsp"] for row in rows], dtype=np.int64),
-        "Parch": np.array([row["parch"] for row in rows], dtype=np.int64),
-        "Ticket": _optional(rows, "ticket", object),
-        "Fare": _optional(rows, "fare", np.float64),
-        "Cabin": _optional(rows, "cabin", object),
-        "Embarked": _optional(rows, "embarked", object),
-    }
-    return {name: columns[name] for name in INPUT_COLUMNS}
+    return csv_columns({
+        "pclass": np.array([row["pclass"] for row in rows], dtype=np.int64),
+        "name": _optional(rows, "name", object),
+        "sex": np.array([row["sex"] for row in rows], dtype=object),
+        "age": _optional(rows, "age", np.float64),
+        "sibsp": np.array([row["sibsp"] for row in rows], dtype=np.int64),
+        "parch": np.array([row["parch"] for row in rows], dtype=np.int64),
+        "ticket": _optional(rows, "ticket", object),
+        "fare": _optional(rows, "fare", np.float64),
+        "cabin": _optional(rows, "cabin", object),
+        "embarked": _optional(rows, "embarked", object),
+    })  # fmt: skip
 
 
 def _optional(rows: Sequence[PassengerRow], key: str, dtype: Any) -> np.ndarray:
