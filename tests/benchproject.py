@@ -14,6 +14,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from titanic_bench.stack import live_processes
 from titanic_bench.tracking import KIND_EXPERIMENT, TagKey
 
 #: Two cheap specs: the seed logistic regression, and a copy whose floors cannot be
@@ -113,15 +114,8 @@ def make_project(pytester: pytest.Pytester, home: Path, monkeypatch: pytest.Monk
 
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of live processes that contain ``text`` (e.g. a state folder)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(f"{entry.name}: {cmdline}")
-    return found
+    return [
+        f"{process.pid}: {process.command_line}"
+        for process in live_processes()
+        if text in process.command_line
+    ]

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,19 +185,31 @@ def stop_process_group(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
     _signal_group(pgid, signal.SIGKILL)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids whose process group is ``pgid``, read from /proc."""
-    members = []
+@dataclass(frozen=True)
+class LiveProcess:
+    pid: int
+    pgid: int
+    command_line: str  # its argv joined by spaces
+
+
+def live_processes() -> Iterator[LiveProcess]:
+    """Live (non-zombie) processes, read from /proc; one that exits while being read is skipped."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+        if fields[0] != "Z":
+            command_line = argv.replace(b"\0", b" ").decode(errors="replace").strip()
+            yield LiveProcess(int(entry.name), int(fields[2]), command_line)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live pids whose process group is ``pgid``."""
+    return [process.pid for process in live_processes() if process.pgid == pgid]
 
 
 def group_rss_mb(pgid: int) -> float:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from titanic_bench.backend import mask_uri
-from titanic_bench.stack import LAUNCHER_MODULE, EmbeddedServer, group_rss_mb
+from titanic_bench.stack import LAUNCHER_MODULE, EmbeddedServer, group_rss_mb, live_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,16 +57,12 @@ class PeakSampler(threading.Thread):
 
 def server_group_under(home: Path) -> int | None:
     """The process group of the embedded server whose artifacts live under ``home``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if LAUNCHER_MODULE.encode() in argv and str(home).encode() in b" ".join(argv):
-            return os.getpgid(int(entry.name))
-    return None
+    servers = (
+        process.pgid
+        for process in live_processes()
+        if LAUNCHER_MODULE in process.command_line and str(home) in process.command_line
+    )
+    return next(servers, None)
 
 
 def standalone_start(backend_uri: str, home: Path, label: str) -> Measurement:
