@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec, spec_id
-from titanic_bench.runner import Bench, assert_result
+from titanic_bench import EXPERIMENTS, Bench, ExperimentSpec, assert_result, spec_id
 
 
 @pytest.mark.parametrize("spec", EXPERIMENTS, ids=spec_id)

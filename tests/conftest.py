@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from titanic_bench.stack import EmbeddedServer
+from titanic_bench.stack.server import EmbeddedServer
 
 
 @pytest.fixture

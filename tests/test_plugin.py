@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-from benchproject import BenchProject, make_project, processes_mentioning
 
-from titanic_bench.data import PINNED_DIGEST
-from titanic_bench.tracking import TagKey
+from tests.support.processes import processes_mentioning
+from tests.support.sessions import BenchProject, start_session
+from titanic_bench.data.loading import PINNED_DIGEST
+from titanic_bench.tracking.tags import TagKey
+
+pytestmark = pytest.mark.slow
 
 XDIST_MODES = {"no-xdist": ("-p", "no:xdist"), "xdist-2": ("-n", "2")}
 
@@ -23,8 +27,8 @@ EXPECTED_ARTIFACTS = {
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, bench_home: Path, monkeypatch: pytest.MonkeyPatch) -> BenchProject:
-    return make_project(pytester, bench_home, monkeypatch)
+def project(tmp_path: Path) -> BenchProject:
+    return BenchProject.create(tmp_path / "project", tmp_path / "state")
 
 
 @pytest.mark.parametrize("mode", XDIST_MODES.values(), ids=XDIST_MODES.keys())
@@ -82,17 +86,20 @@ def check_logged_run(project: BenchProject, run: object, session_id: str, *, pas
     assert tags[TagKey.NODEID].startswith("benchmarks/test_bench.py::test_experiment[")
     assert tags[TagKey.FLOORS] == ("passed" if passed else "failed")
     assert tags["mlflow.parentRunId"]
+    assert run.inputs is not None
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "titanic"
     assert dataset_input.dataset.digest == PINNED_DIGEST[:32]
-    assert json.loads(dataset_input.dataset.schema)  # the columns are recorded
+    assert json.loads(str(dataset_input.dataset.schema))  # the columns are recorded
     assert project.run_artifacts(run) >= EXPECTED_ARTIFACTS
     model = project.logged_model(run)
     sklearn_flavor = model["flavors"]["sklearn"]  # type: ignore[index]
     assert sklearn_flavor["serialization_format"] == "skops"
     assert sklearn_flavor["skops_trusted_types"] == ["numpy.dtype"]
     assert "signature" in model and "saved_input_example_info" in model
-    assert {"model.skops", "requirements.txt", "input_example.json"} <= set(model["files"])  # type: ignore[arg-type]
+    files = model["files"]
+    assert isinstance(files, list)
+    assert {"model.skops", "requirements.txt", "input_example.json"} <= set(files)
     requirements = (project.home / "artifacts").glob(
         f"*/models/{model['model_id']}/artifacts/requirements.txt"
     )
@@ -131,8 +138,7 @@ def test_connect_mode_logs_to_a_running_server(
     from mlflow.tracking import MlflowClient
 
     url = tracking_server.url  # type: ignore[attr-defined]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-    result = project.run("-p", "no:xdist", "-k", "logistic")
+    result = project.run("-p", "no:xdist", "-k", "logistic", env={"MLFLOW_TRACKING_URI": url})
 
     result.assert_outcomes(passed=1, deselected=1)
     assert project.server_starts() == 0
@@ -147,7 +153,7 @@ def test_connect_mode_logs_to_a_running_server(
 
 
 def test_unreachable_server_fails_clearly_after_retries(project: BenchProject) -> None:
-    from titanic_bench.stack import free_port
+    from titanic_bench.stack.server import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"
     result = project.run("-p", "no:xdist", "--bench-tracking-uri", uri, "--bench-connect-attempts", "3")
@@ -156,6 +162,53 @@ def test_unreachable_server_fails_clearly_after_retries(project: BenchProject) -
     result.stderr.fnmatch_lines([f"*the MLflow tracking server at {uri} is unreachable after 3 attempts*"])
     assert "ConnectionRefusedError" in result.stderr.str()
     assert project.server_starts() == 0
+
+
+def test_an_unreachable_server_fails_before_the_xdist_workers_start(
+    project: BenchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from titanic_bench.stack.server import free_port
+
+    uri = f"http://ada:hunter2@127.0.0.1:{free_port()}"
+    result = project.run("-n", "2", "--bench-connect-attempts", "2", env={"MLFLOW_TRACKING_URI": uri})
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "is unreachable after 2 attempts" in output and "hunter2" not in output
+    assert "bringing up nodes" not in output and "created: 2/2 workers" not in output
+
+
+def test_a_state_folder_that_cannot_be_created_is_one_line(project: BenchProject, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    home = blocker / "state"
+    result = project.run("-p", "no:xdist", "--bench-home", str(home))
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == (
+        f"ERROR: titanic-bench: the state folder {home} cannot be created or written (Not a directory): "
+        "pass a writable folder with --bench-home or TITANIC_BENCH_HOME."
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert project.server_starts() == 0
+
+
+def test_a_deleted_experiment_of_the_same_name_is_one_line_not_an_internal_error(
+    project: BenchProject,
+) -> None:
+    project.home.mkdir(parents=True)
+    client = project.client()
+    client.delete_experiment(client.create_experiment("titanic-survival-prediction"))
+    result = project.run("-p", "no:xdist")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output and "Traceback" not in output
+    assert (
+        "titanic-bench: the experiment 'titanic-survival-prediction' is deleted on the tracking server "
+        "http://127.0.0.1:"
+    ) in output
+    assert "restore it in the MLflow UI, or pass another --bench-experiment" in output
 
 
 def test_bad_data_stops_the_session_before_training(project: BenchProject, tmp_path: Path) -> None:
@@ -179,7 +232,7 @@ def test_compose_mode_without_docker_engine_says_so(project: BenchProject) -> No
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--bench-port", "http"), "--bench-port='http' must be a whole number >= 0."),
+        (("--bench-port", "http"), "--bench-port='http' must be a whole number from 0 to 65535."),
         (
             ("--bench-mode", "cloud"),
             "--bench-mode='cloud' is not one of: auto, embedded, connect, compose, off.",
@@ -207,22 +260,18 @@ def test_harness_stays_off_outside_benchmark_paths(pytester: pytest.Pytester, be
     assert not bench_home.exists()
 
 
-def test_ctrl_c_mid_session_leaves_no_server_behind(project: BenchProject) -> None:
+def test_ctrl_c_during_the_server_start_up_leaves_no_server_behind(project: BenchProject) -> None:
     import signal
-    import subprocess
-    import sys
     import time
 
-    session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "benchmarks", "-n", "2"], cwd=project.pytester.path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    # Its own signal dispositions: a shell running the suite in the background ignores SIGINT.
+    session = start_session(project.root, project.home, "-n", "2")
     deadline = time.monotonic() + 120
     while not processes_mentioning(str(project.home)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(str(project.home)), "the embedded server never started"
     time.sleep(3)  # into the server's start-up, before the session is ready
-    session.send_signal(signal.SIGINT)
+    os.killpg(session.pid, signal.SIGINT)  # as Ctrl-C does: the controller and its workers
     output, _ = session.communicate(timeout=120)
     assert session.returncode == pytest.ExitCode.INTERRUPTED, output
     assert processes_mentioning(str(project.home)) == []
@@ -231,7 +280,8 @@ def test_ctrl_c_mid_session_leaves_no_server_behind(project: BenchProject) -> No
 def test_keep_server_leaves_it_running_and_says_where(project: BenchProject) -> None:
     import re
 
-    from titanic_bench.stack import group_members, probe, stop_process_group
+    from tests.support.processes import group_members
+    from titanic_bench.stack.server import probe, stop_process_group
 
     result = project.run("-p", "no:xdist", "-k", "logistic", "--bench-keep-server")
     result.assert_outcomes(passed=1, deselected=1)
@@ -249,7 +299,7 @@ def test_keep_server_leaves_it_running_and_says_where(project: BenchProject) -> 
 
 
 def test_other_data_needs_consent_and_is_logged_as_such(project: BenchProject, tmp_path: Path) -> None:
-    from titanic_bench.data import content_digest, packaged_csv
+    from titanic_bench.data.loading import content_digest, packaged_csv
 
     other = tmp_path / "other.csv"
     other.write_text(packaged_csv().read_text().replace("Braund, Mr. Owen Harris", "Braund, Mr. Owen H."))
@@ -264,4 +314,5 @@ def test_other_data_needs_consent_and_is_logged_as_such(project: BenchProject, t
     (run,) = project.experiment_runs()
     assert run.data.tags[TagKey.DATA_PINNED] == "false"
     assert run.data.tags[TagKey.DATA_DIGEST] == content_digest(other.read_bytes()) != PINNED_DIGEST
+    assert run.inputs is not None
     assert run.inputs.dataset_inputs[0].dataset.digest == content_digest(other.read_bytes())[:32]

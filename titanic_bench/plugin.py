@@ -1,9 +1,10 @@
-"""pytest hooks of titanic-bench: thin glue between pytest, xdist and the controller.
+"""pytest hooks and fixtures of titanic-bench: thin glue between pytest, xdist and the controller.
 
 The controller process (or the only process, without xdist) resolves the options,
 starts or reaches the tracking stack once, and hands the session context to the
 workers through ``workerinput``. Workers train and log; their results come back
 inside the test reports; the controller promotes the winner and prints the table.
+Nothing here runs, and no option is read, in a session outside the ``bench_paths``.
 """
 
 from __future__ import annotations
@@ -17,25 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from titanic_bench.backend import BackendError
-from titanic_bench.baseline import BaselineError
-from titanic_bench.context import SessionContext
-from titanic_bench.data import DataError
-from titanic_bench.results import RESULT_PROPERTY, ExperimentResult
-from titanic_bench.settings import BenchSettings, Mode, add_options, resolve
+from titanic_bench.errors import BenchError
+from titanic_bench.options import PATHS_INI, BenchSettings, Mode, add_options, resolve
+from titanic_bench.session.context import SessionContext
+from titanic_bench.session.results import RESULT_PROPERTY, ExperimentResult
 
 if TYPE_CHECKING:
-    from titanic_bench.controller import Controller
-    from titanic_bench.runner import Bench
+    from titanic_bench.data.loading import TitanicData
+    from titanic_bench.session.bench import Bench
+    from titanic_bench.session.controller import Controller
+    from titanic_bench.tracking.client import Tracker
 
 WORKERINPUT_KEY = "titanic_bench_context"
 settings_key = pytest.StashKey[BenchSettings]()
 context_key = pytest.StashKey[SessionContext]()
 controller_key = pytest.StashKey["Controller"]()
 finish_error_key = pytest.StashKey[str]()
-
-#: Failures that mean the session cannot run; shown as one usage error, no traceback.
-SETUP_ERRORS: tuple[type[Exception], ...] = (DataError, BackendError, BaselineError)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,17 +47,16 @@ def pytest_configure(config: pytest.Config) -> None:
         if WORKERINPUT_KEY in workerinput:
             config.stash[context_key] = SessionContext.from_json(workerinput[WORKERINPUT_KEY])
         return
-    settings = resolve(config)
-    config.stash[settings_key] = settings
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "titanic_bench_xdist")
 
 
-def is_active(config: pytest.Config, settings: BenchSettings) -> bool:
-    """Whether this session benchmarks: mode not off and an argument lies in bench_paths."""
-    if settings.mode is Mode.OFF or config.option.collectonly:
+def is_active(config: pytest.Config) -> bool:
+    """Whether this session benchmarks: an argument lies in (or above) one of the bench_paths."""
+    if config.option.collectonly or getattr(config, "workerinput", None) is not None:
         return False
-    roots = [root for path in settings.paths if (root := (config.rootpath / path).resolve()).exists()]
+    candidates = (config.rootpath / path for path in config.getini(PATHS_INI))
+    roots = [root.resolve() for root in candidates if root.exists()]
     for arg in config.args:
         target = (config.invocation_params.dir / arg.split("::")[0]).resolve()
         if any(target == root or root in target.parents or target in root.parents for root in roots):
@@ -71,10 +68,14 @@ def is_active(config: pytest.Config, settings: BenchSettings) -> bool:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Start the stack before xdist starts its workers (its hook runs last)."""
     config = session.config
-    settings = config.stash.get(settings_key, None)
-    if settings is None or not is_active(config, settings):
+    if not is_active(config):
         return
-    from titanic_bench.controller import Controller
+    with _as_usage_error():
+        settings = resolve(config)
+    if settings.mode is Mode.OFF:
+        return
+    config.stash[settings_key] = settings
+    from titanic_bench.session.controller import Controller
 
     controller = Controller(settings, config.rootpath, _sayer(config))
     config.stash[controller_key] = controller
@@ -98,23 +99,24 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 @contextmanager
 def _as_usage_error() -> Iterator[None]:
     """Report a session that cannot start as one usage error, without a traceback."""
-    from titanic_bench.stack import StackError
-    from titanic_bench.trusted_types import UntrustedModelError
-
-    stopping: tuple[type[Exception], ...] = (*SETUP_ERRORS, StackError, UntrustedModelError)
     try:
         yield
-    except stopping as error:
+    except BenchError as error:
         raise pytest.UsageError(f"titanic-bench: {error}") from None
 
 
 class ResultCollector:
-    """Collects results from test reports; on the controller, from every worker's."""
+    """Collects results and progress from test reports; on the controller, from every worker's."""
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if getattr(session.config, "workerinput", None) is None and session.items:
+            self.controller.progress.select(item.nodeid for item in session.items)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.controller.progress.report(report)
         if report.when != "call":
             return
         for name, value in report.user_properties:
@@ -132,17 +134,29 @@ class XdistHooks:
         context = self.config.stash.get(context_key, None)
         if context is not None:
             node.workerinput[WORKERINPUT_KEY] = context.to_json()
+            self.config.stash[controller_key].handed_out = True
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        controller = self.config.stash.get(controller_key, None)
+        if controller is not None:
+            controller.progress.select(ids)
+
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        controller = self.config.stash.get(controller_key, None)
+        if controller is not None:
+            controller.progress.crashed.append(crashitem)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The end of the session, after xdist has stopped its workers (its hook is trylast too,
+    and registered later, so it runs first): no worker can still be logging a run."""
     controller = session.config.stash.get(controller_key, None)
-    if controller is None or getattr(session.config, "workerinput", None) is not None:
+    if controller is None:
         return
-    from titanic_bench.stack import StackError
-
     try:
-        controller.finish(session_failed=exitstatus != 0)
-    except StackError as error:
+        controller.finish(session_failed=exitstatus != 0, cut_short=controller.progress.cut_short(exitstatus))
+    except BenchError as error:
         session.config.stash[finish_error_key] = str(error)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if controller.gate_failures:
@@ -186,35 +200,66 @@ def titanic_bench_context(pytestconfig: pytest.Config) -> SessionContext:
             "bench_paths (default: benchmarks/) and do not pass --bench-mode off.",
             pytrace=False,
         )
-    if not context.is_open:
-        from titanic_bench.tracking import find_session_run
-
-        context = find_session_run(context)
-        pytestconfig.stash[context_key] = context
     return context
 
 
 @pytest.fixture(scope="session")
-def _titanic_bench_data(titanic_bench_context: SessionContext) -> Any:
-    import mlflow
+def titanic_bench_tracker(titanic_bench_context: SessionContext) -> Tracker:
+    """A client of the session's tracking server."""
+    from titanic_bench.tracking.client import Tracker
 
-    from titanic_bench.runner import load_session_data
+    return Tracker.connect(titanic_bench_context.tracking_uri)
 
-    mlflow.set_tracking_uri(titanic_bench_context.tracking_uri)
-    return load_session_data(titanic_bench_context)
+
+@pytest.fixture(scope="session")
+def titanic_bench_session(
+    pytestconfig: pytest.Config, titanic_bench_context: SessionContext, titanic_bench_tracker: Tracker
+) -> SessionContext:
+    """The opened session: in a worker, the experiment and session run the controller created."""
+    from dataclasses import replace
+
+    from titanic_bench.tracking.runs import find_session_run
+
+    context = titanic_bench_context
+    if not context.is_open:
+        with _as_test_error():
+            found = find_session_run(titanic_bench_tracker, context.experiment_name, context.session_id)
+        context = replace(context, experiment_id=found.experiment_id, parent_run_id=found.run_id)
+    return context
+
+
+@pytest.fixture(scope="session")
+def titanic_bench_data(titanic_bench_context: SessionContext) -> TitanicData:
+    """The data the controller validated, read again in this process."""
+    from titanic_bench.session.bench import load_session_data
+
+    with _as_test_error():
+        return load_session_data(titanic_bench_context)
 
 
 @pytest.fixture
 def titanic_bench(
-    request: pytest.FixtureRequest, titanic_bench_context: SessionContext, _titanic_bench_data: Any
-) -> Iterator[Bench]:
+    request: pytest.FixtureRequest,
+    titanic_bench_session: SessionContext,
+    titanic_bench_tracker: Tracker,
+    titanic_bench_data: TitanicData,
+) -> Bench:
     """Train, log and record experiments: ``titanic_bench.run(spec)``."""
-    from titanic_bench.runner import Bench
+    from titanic_bench.session.bench import Bench
 
     # An xdist worker shares the cores with the other workers: its folds run in-process.
     distributed = getattr(request.config, "workerinput", None) is not None
     n_jobs = 1 if distributed else min(2, os.cpu_count() or 1)
-    yield Bench(titanic_bench_context, _titanic_bench_data, request.node, n_jobs)
+    return Bench(titanic_bench_session, titanic_bench_tracker, titanic_bench_data, request.node, n_jobs)
+
+
+@contextmanager
+def _as_test_error() -> Iterator[None]:
+    """A fixture that cannot work fails its tests with the message, not a traceback."""
+    try:
+        yield
+    except BenchError as error:
+        pytest.fail(f"titanic-bench: {error}", pytrace=False)
 
 
 def _sayer(config: pytest.Config) -> Any:

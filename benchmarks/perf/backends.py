@@ -20,14 +20,16 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from titanic_bench.backend import mask_uri
-from titanic_bench.stack import LAUNCHER_MODULE, EmbeddedServer, group_rss_mb, live_processes
+import psutil
+from process_memory import PeakRss, group_rss_mb
+
+from titanic_bench.stack.backend import mask_secrets
+from titanic_bench.stack.server import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,32 +43,20 @@ class Measurement:
     detail: str = ""
 
 
-class PeakSampler(threading.Thread):
-    """Samples the summed RSS of the process group ``find()`` returns, keeping the peak."""
-
-    def __init__(self, find: Callable[[], int | None]) -> None:
-        super().__init__(daemon=True)
-        self.find, self.peak_mb, self.done = find, 0.0, threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.25):
-            pgid = self.find()
-            if pgid is not None:
-                self.peak_mb = max(self.peak_mb, group_rss_mb(pgid))
-
-
 def server_group_under(home: Path) -> int | None:
-    """The process group of the embedded server whose artifacts live under ``home``."""
-    servers = (
-        process.pgid
-        for process in live_processes()
-        if LAUNCHER_MODULE in process.command_line and str(home) in process.command_line
-    )
-    return next(servers, None)
+    """The process group of the embedded ``mlflow server`` whose artifacts live under ``home``."""
+    for process in psutil.process_iter(["cmdline"], ad_value=None):
+        argv = process.info["cmdline"] or []
+        if argv[1:4] == ["-m", "mlflow", "server"] and any(str(home) in arg for arg in argv):
+            try:
+                return os.getpgid(process.pid)
+            except ProcessLookupError:
+                continue
+    return None
 
 
 def standalone_start(backend_uri: str, home: Path, label: str) -> Measurement:
-    from titanic_bench.backend import ensure_database
+    from titanic_bench.stack.backend import ensure_database
 
     ensure_database(backend_uri)
     server = EmbeddedServer(backend_uri, home / "artifacts", home / f"server-{label}.log")
@@ -79,27 +69,29 @@ def standalone_start(backend_uri: str, home: Path, label: str) -> Measurement:
         memory = group_rss_mb(server.process.pid)
     finally:
         server.stop()
-    return Measurement(mask_uri(backend_uri).split(":")[0], f"server start-up ({label})", seconds, memory)
+    return Measurement(mask_secrets(backend_uri).split(":")[0], f"server start-up ({label})", seconds, memory)
 
 
 def session(backend_uri: str, home: Path, workers: int) -> Measurement:
     env = {**os.environ, "TITANIC_BENCH_HOME": str(home), "TITANIC_BENCH_BACKEND_URI": backend_uri}
     env.pop("MLFLOW_TRACKING_URI", None)
-    sampler = PeakSampler(lambda: server_group_under(home))
+    sampler = PeakRss(lambda: server_group_under(home), period=0.25)
     sampler.start()
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "-n", str(workers)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
-    sampler.done.set()
-    sampler.join()
+    sampler.stop()
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-300:]
+    shown = mask_secrets(backend_uri)
     if result.returncode != 0:
-        raise SystemExit(f"session -n {workers} on {mask_uri(backend_uri)} failed:\n{result.stdout[-3000:]}")
-    return Measurement(mask_uri(backend_uri).split(":")[0], f"session -n {workers}", seconds, sampler.peak_mb,
-                       summary)  # fmt: skip
+        raise SystemExit(f"session -n {workers} on {shown} failed:\n{result.stdout[-3000:]}")
+    return Measurement(shown.split(":")[0], f"session -n {workers}", seconds, sampler.peak_mb, summary)
 
 
 def measure_backend(

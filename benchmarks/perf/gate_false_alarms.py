@@ -18,10 +18,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from titanic_bench.crossval import CVPlan, CVResult, cross_validate_spec
-from titanic_bench.data import load_titanic
-from titanic_bench.experiments import EXPERIMENTS, ExperimentSpec
-from titanic_bench.gates import DEFAULT_GATE_METRICS, GatePolicy, Reference, gate_against
+from titanic_bench.data.loading import load_titanic
+from titanic_bench.gates.checks import GatePolicy, Reference, gate_against
+from titanic_bench.ml.crossval import CVPlan, CVResult, cross_validate_spec
+from titanic_bench.ml.experiments import EXPERIMENTS, ExperimentSpec
+from titanic_bench.ml.metrics import DEFAULT_GATE_METRICS
 
 #: Experiments whose random_state changes the model (LogisticRegression/lbfgs and the
 #: SVC here are deterministic, so re-seeding them proves nothing).

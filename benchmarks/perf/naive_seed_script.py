@@ -35,7 +35,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
-from titanic_bench.data import packaged_csv
+from titanic_bench.data.loading import packaged_csv
 
 FEATURES = ["Pclass", "Sex", "Age", "SibSp", "Parch", "Fare"]
 MODELS = {

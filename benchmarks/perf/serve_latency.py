@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from titanic_bench.data import INPUT_COLUMNS, load_titanic
-from titanic_bench.stack import EmbeddedServer, free_port, stop_process_group
+from titanic_bench.data.loading import INPUT_COLUMNS, load_titanic
+from titanic_bench.stack.server import EmbeddedServer, free_port, stop_process_group
 
 MODEL_NAME = "titanic_survival"
 READY_SECONDS = 180.0
@@ -186,8 +186,7 @@ def process_group(
     try:
         yield process
     finally:
-        stop_process_group(process.pid)
-        process.wait()
+        stop_process_group(process.pid, leader=process)
 
 
 def wait_ready(target: Target, probe: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -223,9 +222,9 @@ def register_model(tracking_uri: str, spec_name: str) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
-    from titanic_bench.evaluation import fit_and_score, holdout_split
-    from titanic_bench.experiments import EXPERIMENTS
-    from titanic_bench.trusted_types import trusted_types_for
+    from titanic_bench.ml.evaluation import fit_and_score, holdout_split
+    from titanic_bench.ml.experiments import EXPERIMENTS
+    from titanic_bench.ml.trusted_types import trusted_types_for
 
     spec = next(spec for spec in EXPERIMENTS if spec.name == spec_name)
     data = load_titanic()
@@ -262,7 +261,7 @@ def serve_both(stack: ExitStack, tracking_uri: str, version: str, folder: Path) 
     ours = Target("ours", free_port(), "/predict", "/predict/batch")
     theirs = Target("mlflow models serve", free_port(), "/invocations", "/invocations")
     commands = {
-        ours.label: [sys.executable, "-m", "titanic_bench.serve", "--tracking-uri", tracking_uri,
+        ours.label: [sys.executable, "-m", "titanic_bench.serving.app", "--tracking-uri", tracking_uri,
                      "--model-uri", uri, "--port", str(ours.port)],
         theirs.label: [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
                        "--host", "127.0.0.1", "--port", str(theirs.port)],

@@ -1,0 +1,70 @@
+"""The corrected resampled t-test and interval against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats as scipy_stats
+
+from titanic_bench.gates.stats import confidence_interval, corrected_ttest, corrected_variance
+
+# Five fold differences from 5-fold CV (n_test/n_train = 1/4), worked by hand:
+#   mean = 0.10/5 = 0.02
+#   s^2  = (0.01^2 + 0 + 0.01^2 + 0.02^2 + 0.02^2) / 4 = 0.001/4 = 2.5e-4
+#   corrected variance = (1/5 + 1/4) * 2.5e-4 = 0.45 * 2.5e-4 = 1.125e-4
+#   t = 0.02 / sqrt(1.125e-4) = 0.02 / 0.0106066 = 1.885618, df = 4
+DIFFERENCES = [0.01, 0.02, 0.03, 0.00, 0.04]
+RATIO = 0.25
+HAND_T = 1.885618
+
+
+def test_corrected_variance_matches_hand_computation() -> None:
+    assert corrected_variance(DIFFERENCES, RATIO) == pytest.approx(1.125e-4, rel=1e-12)
+
+
+def test_t_statistic_and_degrees_of_freedom_match_hand_computation() -> None:
+    result = corrected_ttest(DIFFERENCES, RATIO, "greater")
+    assert result.mean_difference == pytest.approx(0.02)
+    assert result.t_statistic == pytest.approx(HAND_T, abs=1e-6)
+    assert result.df == 4
+
+
+def test_p_values_per_alternative() -> None:
+    # Tables: t(0.95, 4) = 2.132 and t(0.90, 4) = 1.533, so one-sided p lies in (0.05, 0.10).
+    greater = corrected_ttest(DIFFERENCES, RATIO, "greater").p_value
+    assert 0.05 < greater < 0.10
+    assert greater == pytest.approx(scipy_stats.t.sf(HAND_T, 4), rel=1e-5)
+    assert corrected_ttest(DIFFERENCES, RATIO, "less").p_value == pytest.approx(1 - greater, rel=1e-9)
+    assert corrected_ttest(DIFFERENCES, RATIO, "two-sided").p_value == pytest.approx(2 * greater, rel=1e-9)
+
+
+def test_correction_makes_the_test_more_conservative_than_a_plain_paired_t_test() -> None:
+    plain = scipy_stats.ttest_1samp(DIFFERENCES, 0.0, alternative="greater")
+    corrected = corrected_ttest(DIFFERENCES, RATIO, "greater")
+    # Without the correction the same differences look significant at 5%.
+    assert plain.pvalue < 0.05 < corrected.p_value
+
+
+def test_identical_folds_are_not_significant() -> None:
+    result = corrected_ttest([0.0] * 15, RATIO, "less")
+    assert result.t_statistic == 0.0
+    assert result.p_value == pytest.approx(0.5)
+
+
+def test_a_constant_drop_on_every_fold_is_certain() -> None:
+    result = corrected_ttest([-0.01] * 15, RATIO, "less")
+    assert result.t_statistic == -math.inf
+    assert result.p_value == 0.0
+
+
+def test_interval_uses_the_corrected_variance() -> None:
+    scores = [0.80, 0.82, 0.78, 0.81, 0.79]
+    low, high = confidence_interval(scores, RATIO)
+    half = scipy_stats.t.ppf(0.975, 4) * math.sqrt(corrected_variance(scores, RATIO))
+    assert (low, high) == pytest.approx((0.80 - half, 0.80 + half))
+
+
+def test_one_fold_has_no_variance() -> None:
+    with pytest.raises(ValueError, match="at least 2 fold scores"):
+        corrected_variance([0.8], RATIO)

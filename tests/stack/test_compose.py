@@ -1,0 +1,422 @@
+"""docker-compose.yml: structure, images that pin what pyproject pins, and parity.
+
+No Docker engine is needed. ``docker compose config`` runs where a compose
+implementation is installed and is skipped (with the reason) elsewhere. The parity
+test runs the mlflow service's own command natively against the local PostgreSQL,
+so the compose file cannot drift from a server command that works.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from tests.support.ci import unavailable
+from tests.support.postgres import query, scratch_database, scratch_role, server_address
+from tests.support.processes import group_members
+from titanic_bench.stack.backend import ensure_database
+from titanic_bench.stack.server import free_port, probe, stop_process_group
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+SERVICES = {"postgres", "mlflow", "bench", "api"}
+POSTGRES_DATA = "/var/lib/postgresql/data"
+
+# Compose's interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $VAR.
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
+
+
+def env_example() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))  # fmt: skip
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def interpolate(value: Any, env: Mapping[str, str]) -> Any:
+    """The compose file's values with variables substituted as ``docker compose`` does."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op = match["name"] or match["bare"], match["op"] or ""
+        found = env.get(name)
+        missing = found is None or (op.startswith(":") and found == "")
+        if missing and op.endswith("-"):
+            return match["arg"]
+        if missing and op.endswith("?"):
+            raise KeyError(f"{name}: {match['arg']}")
+        return found or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def raw_compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def compose(**overrides: str) -> dict[str, Any]:
+    """The compose file as compose sees it with .env copied from .env.example."""
+    return dict(interpolate(raw_compose(), {**env_example(), **overrides}))
+
+
+def option(command: list[str], name: str) -> str:
+    """The value of ``--name=value`` or ``--name value`` in an exec-form command."""
+    for index, arg in enumerate(command):
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+        if arg == name:
+            return command[index + 1]
+    raise AssertionError(f"{name} is missing from {command}")
+
+
+def pyproject_requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    return {Requirement(spec).name: Requirement(spec) for spec in specs}
+
+
+def pip_installs(dockerfile: Path) -> list[str]:
+    """Every argument of every ``pip install`` in the Dockerfile's RUN lines (continuations joined)."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    installs: list[str] = []
+    for line in text.splitlines():
+        for command in re.findall(r"pip install ([^&;\n]*)", line):
+            installs.extend(arg.strip("\"'") for arg in command.split() if not arg.startswith("-"))
+    return installs
+
+
+def test_the_four_services_and_only_named_volumes() -> None:
+    config = compose()
+    assert set(config["services"]) == SERVICES
+    declared = set(config["volumes"])
+    for name, service in config["services"].items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            # A bind mount would keep state outside the project: `down -v` must reset all of it.
+            assert source in declared, f"{name} mounts {source!r}, which is not a named volume"
+
+
+def test_postgres_is_pinned_and_configured_from_the_environment() -> None:
+    postgres = raw_compose()["services"]["postgres"]
+    assert re.fullmatch(r"postgres:\d+(-[a-z]+)?", postgres["image"]), postgres["image"]
+    for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        assert postgres["environment"][key].startswith(f"${{{key}"), f"{key} must come from the environment"
+        assert key in env_example()
+    # The example password is a default for .env, never written into the compose file.
+    assert env_example()["POSTGRES_PASSWORD"] not in COMPOSE_FILE.read_text()
+    assert any(mount.endswith(f":{POSTGRES_DATA}") for mount in postgres["volumes"])
+
+
+def test_every_variable_without_a_default_is_in_env_example() -> None:
+    needed = {match["name"] or match["bare"] for match in _VARIABLE.finditer(COMPOSE_FILE.read_text())
+              if match.group(0) != "$$" and not (match["op"] or "").endswith("-")}  # fmt: skip
+    # Variables inside healthchecks with $$ belong to the container, not to compose.
+    assert needed <= set(env_example()), needed - set(env_example())
+    with pytest.raises(KeyError, match=r"POSTGRES_PASSWORD.*cp \.env\.example \.env"):
+        interpolate(raw_compose(), {k: v for k, v in env_example().items() if k != "POSTGRES_PASSWORD"})
+
+
+def test_healthchecks_and_start_order() -> None:
+    services = compose()["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "/health" in " ".join(services["mlflow"]["healthcheck"]["test"])
+    assert "/health" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["mlflow"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("bench", "api"):
+        assert services[name]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+
+
+def test_ports_are_published_and_changeable() -> None:
+    default = compose()["services"]
+    assert default["mlflow"]["ports"] == ["5000:5000"]
+    assert default["api"]["ports"] == ["8000:8000"]
+    moved = compose(MLFLOW_PORT="15000", API_PORT="18000")["services"]
+    assert moved["mlflow"]["ports"] == ["15000:5000"]
+    assert moved["api"]["ports"] == ["18000:8000"]
+
+
+def test_mlflow_server_command() -> None:
+    from mlflow.server.security_utils import is_allowed_host_header
+
+    mlflow = compose()["services"]["mlflow"]
+    command = mlflow["command"]
+    assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
+    config = compose()
+    # Read by `mlflow server` as --backend-store-uri; in the environment, it is not in `ps`.
+    assert mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"] == (
+        "postgresql+psycopg2://{POSTGRES_USER}:{POSTGRES_PASSWORD}@postgres:5432/{POSTGRES_DB}".format(
+            **env_example()
+        )
+    )
+    assert not any(arg.startswith("--backend-store-uri") for arg in command)
+    destination = option(command, "--artifacts-destination")
+    assert any(mount.endswith(f":{destination}") for mount in mlflow["volumes"])
+    assert (option(command, "--host"), option(command, "--port"), option(command, "--workers")) == (
+        "0.0.0.0",
+        "5000",
+        "1",
+    )
+    assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    allowed = option(command, "--allowed-hosts").split(",")
+    # Checked with MLflow's own matcher: the containers' and the host browser's Host headers.
+    for host in ("mlflow:5000", "localhost:5000", "127.0.0.1:5000", "localhost:15000"):
+        assert is_allowed_host_header(allowed, host), host
+    assert not is_allowed_host_header(allowed, "evil.example:5000")
+    assert option(command, "--cors-allowed-origins")
+    assert config["services"]["bench"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+
+
+def test_no_command_holds_a_password() -> None:
+    """A command line is visible to every user of the host (``ps``); the environment is not."""
+    for name, service in raw_compose()["services"].items():
+        command = service.get("command", [])
+        text = " ".join(command) if isinstance(command, list) else str(command)
+        variables = {match["name"] or match["bare"] for match in _VARIABLE.finditer(text)} - {None}
+        assert not [variable for variable in variables if "PASSWORD" in variable], (name, text)
+    secret = "not-in-any-command-" + os.urandom(4).hex()
+    for name, service in compose(POSTGRES_PASSWORD=secret)["services"].items():
+        assert secret not in " ".join(service.get("command", [])), name
+        assert env_example()["POSTGRES_PASSWORD"] not in " ".join(service.get("command", [])), name
+
+
+def test_bench_and_api_commands() -> None:
+    services = compose()["services"]
+    bench = services["bench"]["command"]
+    assert bench[:4] == ["pytest", "benchmarks", "-n", "4"]
+    assert option(bench, "--bench-mode") == "connect"
+    assert option(bench, "--bench-tracking-uri") == "http://mlflow:5000"
+    api = services["api"]
+    assert api["command"][:2] == ["titanic-bench", "serve"]
+    assert (option(api["command"], "--host"), option(api["command"], "--port")) == ("0.0.0.0", "8000")
+    assert api["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert services["bench"]["image"] == api["image"] and services["bench"]["build"] == api["build"]
+
+
+def test_every_dockerfile_exists_and_pins_what_pyproject_pins() -> None:
+    pins = pyproject_requirements()
+    builds = {name: service["build"] for name, service in compose()["services"].items() if "build" in service}
+    assert set(builds) == {"mlflow", "bench", "api"}
+    for name, build in builds.items():
+        dockerfile = ROOT / build["context"] / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+        for arg in pip_installs(dockerfile):
+            if arg == ".":
+                continue  # the project itself: its pins are pyproject's by construction
+            requirement = Requirement(arg)
+            assert requirement.name in pins, f"{dockerfile}: {arg} is not in pyproject.toml"
+            assert requirement.specifier == pins[requirement.name].specifier, f"{dockerfile}: {arg}"
+    mlflow_installs = {Requirement(arg).name for arg in pip_installs(ROOT / "docker/mlflow/Dockerfile")}
+    assert {"mlflow", "psycopg2-binary"} <= mlflow_installs
+    assert "." in pip_installs(ROOT / "Dockerfile")
+
+
+def test_dockerignore_keeps_secrets_out_and_what_the_image_copies_in() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]  # fmt: skip
+    assert {".env", "kaggle.json", ".git", ".titanic-bench/"} <= set(patterns)
+    copied = [arg for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              for arg in line.split()[1:-1]]  # fmt: skip
+    for source in copied:
+        assert (ROOT / source).exists(), source
+        assert not any(fnmatch(source, pattern.rstrip("/")) for pattern in patterns), source
+
+
+def compose_command() -> list[str] | None:
+    """``docker compose`` (the v2 plugin) or ``docker-compose``; None when neither exists."""
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    command = compose_command()
+    if command is None:
+        # Allowed to skip even in CI: validating needs a compose implementation, not
+        # installed on every machine; the structural tests above still run.
+        pytest.skip("neither the docker compose plugin nor docker-compose is installed")
+    clean_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    base = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    ok = subprocess.run([*base, "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+                        capture_output=True, text=True, env=clean_env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = subprocess.run([*base, "--env-file", str(empty), "config", "-q"],
+                             capture_output=True, text=True, env=clean_env)  # fmt: skip
+    assert missing.returncode != 0 and "cp .env.example .env" in missing.stderr + missing.stdout
+
+
+# --- parity: the compose server command, run natively --------------------------------
+
+
+def native_command(command: list[str], artifacts: Path, port: int) -> list[str]:
+    """Rewrite only the listen host, the port and paths; every other argument stays as written."""
+    rewritten = []
+    for arg in command:
+        arg = arg.replace("=/mlflow/artifacts", f"={artifacts}")
+        arg = {"--host=0.0.0.0": "--host=127.0.0.1", "--port=5000": f"--port={port}"}.get(arg, arg)
+        rewritten.append(arg)
+    assert rewritten[0] == "mlflow"  # the image's console script; here, this venv's
+    return [sys.executable, "-m", "mlflow", *rewritten[1:]]
+
+
+@pytest.fixture
+def compose_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """The mlflow service started natively: (URL, database, artifacts folder)."""
+    host, pg_port, _ = server_address()
+    password = "parity-" + os.urandom(6).hex()
+    with scratch_role("parity", password) as role, scratch_database("parity") as database:
+        credentials = {"POSTGRES_USER": role, "POSTGRES_PASSWORD": password, "POSTGRES_DB": database}
+        service = compose(**credentials)["services"]["mlflow"]
+        artifacts, port = tmp_path / "artifacts", free_port()
+        command = native_command(service["command"], artifacts, port)
+        # Only the database's host and port change: the service's environment otherwise as written.
+        environment = {
+            key: value.replace("@postgres:5432/", f"@{host}:{pg_port}/")
+            for key, value in service["environment"].items()
+        }
+        # The postgres image creates POSTGRES_DB on first start; the harness's helper does it here.
+        ensure_database(environment["MLFLOW_BACKEND_STORE_URI"])
+        log = (tmp_path / "server.log").open("wb")
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **environment}, start_new_session=True,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while probe(url, timeout=1.0) is not None:
+                assert process.poll() is None, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
+                time.sleep(0.2)
+            yield url, database, artifacts
+        finally:
+            stop_process_group(process.pid, leader=process)
+            log.close()
+            assert group_members(process.pid) == []
+
+
+def get_status(url: str, host_header: str) -> int:
+    request = urllib.request.Request(url, headers={"Host": host_header})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_parity_the_compose_server_command_works_natively(
+    compose_server: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    import mlflow
+
+    url, database, artifacts = compose_server
+    client = mlflow.MlflowClient(url)
+    run = client.create_run(client.create_experiment("parity"))
+    client.log_text(run.info.run_id, "logged through the compose server", "notes/parity.txt")
+    client.set_terminated(run.info.run_id)
+    # Artifacts are proxied: the client sees mlflow-artifacts:, the server's volume has the file.
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+    assert [path.name for path in artifacts.rglob("parity.txt")] == ["parity.txt"]
+    downloaded = client.download_artifacts(run.info.run_id, "notes/parity.txt", str(tmp_path))
+    assert Path(downloaded).read_text() == "logged through the compose server"
+    assert query(database, "SELECT status FROM runs WHERE run_uuid = %s", (run.info.run_id,)) == [
+        ("FINISHED",)
+    ]
+    # Other containers call it as mlflow:5000; a foreign Host header is still refused.
+    search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert get_status(search, "mlflow:5000") == 200
+    assert get_status(search, "evil.example") == 403
+    # The service's healthcheck, run here with only its port rewritten, passes.
+    assert run_healthcheck("mlflow", {"localhost:5000": f"localhost:{url.rsplit(':', 1)[1]}"}) == 0
+
+
+def run_healthcheck(service: str, rewrites: Mapping[str, str], env: Mapping[str, str] | None = None) -> int:
+    """Exit code of the service's healthcheck command, run on this machine."""
+    kind, *command = compose()["services"][service]["healthcheck"]["test"]
+    for old, new in rewrites.items():
+        command = [arg.replace(old, new) for arg in command]
+    if kind == "CMD-SHELL":
+        command = ["sh", "-c", *command]
+    elif command[0] == "python":
+        command[0] = sys.executable
+    return subprocess.run(
+        command, env={**os.environ, **(env or {})}, capture_output=True, timeout=60
+    ).returncode
+
+
+def test_postgres_healthcheck_runs_against_a_real_server() -> None:
+    """pg_isready as the compose healthcheck calls it, pointed at the local server by PGHOST/PGPORT."""
+    if shutil.which("pg_isready") is None:
+        unavailable("pg_isready is not installed (package postgresql-client)")
+    host, port, user = server_address()
+    with scratch_database("health") as database:
+        ensure_database(f"postgresql://{user}@{host}:{port}/{database}")
+        target = {"PGHOST": host, "PGPORT": str(port), "POSTGRES_USER": user, "POSTGRES_DB": database}
+        assert run_healthcheck("postgres", {}, target) == 0
+        assert run_healthcheck("postgres", {}, {**target, "PGPORT": str(free_port())}) != 0
+
+
+# --- the harness's compose mode, against a stand-in docker CLI -----------------------
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "$FAKE_DOCKER_LOG"
+case "$1 $2" in
+  "info --format") echo 28.2.2 ;;
+  "compose up") exit 0 ;;
+  "compose port") port="$FAKE_DOCKER_PORT"; [ -n "$port" ] && echo "0.0.0.0:$port" && echo "[::]:$port" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("published", "env_port", "expected"), [("5050", None, "5050"), ("", "5070", "5070")]
+)
+def test_compose_mode_connects_to_the_port_compose_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, published: str, env_port: str | None, expected: str
+) -> None:
+    """MLFLOW_PORT set in .env is invisible to the harness: it asks compose for the port."""
+    from titanic_bench.stack.compose import compose_up
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "calls"))
+    monkeypatch.setenv("FAKE_DOCKER_PORT", published)
+    if env_port is None:
+        monkeypatch.delenv("MLFLOW_PORT", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_PORT", env_port)
+    assert compose_up(ROOT) == f"http://localhost:{expected}"
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert "compose up -d --wait postgres mlflow" in calls
+    assert "compose port mlflow 5000" in calls

@@ -1,0 +1,1 @@
+"""The Titanic training set: load, validate and fingerprint it; the Kaggle download."""

@@ -1,0 +1,249 @@
+"""The session's controller side: stack up, experiment and session run, winner, report.
+
+Exactly one Controller exists per pytest session, in the xdist controller or in
+the single process of a run without xdist. Workers never build one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from titanic_bench.data.loading import TitanicData, load_titanic
+from titanic_bench.errors import StackError
+from titanic_bench.gates.baseline import read_baseline, resolve_path, write_baseline
+from titanic_bench.options import BenchSettings, Mode
+from titanic_bench.paths import HOME_ENV, StatePaths, state_paths
+from titanic_bench.session.context import SessionContext
+from titanic_bench.session.liveness import controller_alive, this_controller
+from titanic_bench.session.progress import Progress
+from titanic_bench.session.promotion import Promotion, promote_winner
+from titanic_bench.session.report import Leaderboard
+from titanic_bench.session.results import ExperimentResult
+from titanic_bench.stack.backend import mask_secrets
+from titanic_bench.stack.compose import compose_up
+from titanic_bench.stack.locks import promotion_lock
+from titanic_bench.stack.server import EmbeddedServer, Retry, start_embedded, wait_for_server
+from titanic_bench.tracking.client import Tracker
+from titanic_bench.tracking.environment import describe, model_requirements
+from titanic_bench.tracking.runs import close_dead_sessions, end_open_runs, end_session_run, open_session
+
+Say = Callable[[str], None]
+
+
+def new_session_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Controller:
+    """Owns the tracking stack and the session's results from start to finish."""
+
+    def __init__(self, settings: BenchSettings, rootpath: Path, say: Say) -> None:
+        self.settings = settings
+        self.rootpath = rootpath
+        self.say = say
+        self.paths: StatePaths = state_paths(settings.home)
+        self.server: EmbeddedServer | None = None
+        #: What workers get before the stack is up, then the opened session.
+        self.pending: SessionContext | None = None
+        self.context: SessionContext | None = None
+        self.results: dict[str, ExperimentResult] = {}
+        self.leaderboard: Leaderboard | None = None
+        self.data: TitanicData | None = None
+        self.tracker: Tracker | None = None
+        self.progress = Progress()
+        #: Whether xdist workers got the pending context (and so its tracking URI).
+        self.handed_out = False
+        #: Gate failures that fail the session, one message each, for the terminal summary.
+        self.gate_failures: list[str] = []
+        self.notes: list[str] = []
+        self.baseline_path = resolve_path(settings.baseline, rootpath)
+
+    def begin(self) -> SessionContext:
+        """Start the embedded server without waiting for it, or reach the server to connect to;
+        prepare what needs no server.
+
+        Returns the context the workers get. Its experiment and session-run ids are
+        empty: :meth:`open` creates them while workers start and collect, and workers
+        look them up by session id (see ``tracking.find_session_run``). A server to
+        connect to is waited for here, before xdist starts any worker: unreachable, it
+        fails the session at once.
+        """
+        self._create_state_folder()
+        mode = self.settings.effective_mode
+        if mode is Mode.EMBEDDED:
+            self._spawn_embedded()
+        try:
+            uri = self._stack_uri(mode)
+            if self.server is None and uri.startswith(("http://", "https://")):
+                wait_for_server(uri, Retry(attempts=self.settings.connect_attempts))
+            # Loading data and describing the environment overlap the embedded server's start-up.
+            data = self.data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
+            self.pending = self._context(uri, data, describe(self.rootpath))
+        except BaseException:
+            self.stop()
+            raise
+        return self.pending
+
+    def open(self) -> SessionContext:
+        """Wait for the stack, then create the experiment and the session run."""
+        assert self.pending is not None and self.data is not None
+        try:
+            if self.server is not None:
+                self.server.wait_ready()
+                self._follow_the_server()
+            self.context = self._open_session(self.pending, self.data)
+        except BaseException:
+            self.stop()
+            raise
+        return self.context
+
+    def _follow_the_server(self) -> None:
+        """Use the embedded server's port, which changes when another program took the first."""
+        assert self.pending is not None and self.server is not None
+        if self.server.url == self.pending.tracking_uri:
+            return
+        if self.handed_out:
+            raise StackError(
+                f"another program took {self.pending.tracking_uri} while the MLflow server started, so it "
+                f"moved to {self.server.url} after the xdist workers were told the first address. "
+                "Rerun the session, or pass a free --bench-port."
+            )
+        self.pending = replace(self.pending, tracking_uri=self.server.url)
+
+    def _create_state_folder(self) -> None:
+        try:
+            self.paths.create()
+        except OSError as error:
+            raise StackError(
+                f"the state folder {self.paths.root} cannot be created or written "
+                f"({error.strerror or error}): pass a writable folder with --bench-home or {HOME_ENV}."
+            ) from None
+
+    def _spawn_embedded(self) -> None:
+        self.server = start_embedded(self.paths, self.settings.backend_uri, self.settings.port)
+        atexit.register(self.stop)
+        backend, root = mask_secrets(self.server.backend_uri), self.paths.root
+        self.say(
+            f"titanic-bench: starting MLflow server at {self.server.url} (backend {backend}, state {root})"
+        )
+
+    def _stack_uri(self, mode: Mode) -> str:
+        if self.server is not None:
+            return self.server.url
+        if mode is Mode.COMPOSE:
+            uri = compose_up(self.rootpath)
+        elif self.settings.tracking_uri:
+            uri = self.settings.tracking_uri
+        else:
+            raise StackError("no tracking URI to connect to; set MLFLOW_TRACKING_URI.")
+        self.say(f"titanic-bench: logging to {mask_secrets(uri)}")
+        return uri
+
+    def _context(self, tracking_uri: str, data: TitanicData, environment: dict[str, Any]) -> SessionContext:
+        settings = self.settings
+        return SessionContext(
+            session_id=new_session_id(),
+            tracking_uri=tracking_uri,
+            ui_url="",
+            experiment_id="",
+            experiment_name=settings.experiment,
+            parent_run_id="",
+            data_source=data.source,
+            data_digest=data.digest,
+            allow_other_data=settings.allow_other_data,
+            registered_model=settings.registered_model,
+            pip_requirements=model_requirements(),
+            environment=environment,
+            cv=settings.cv,
+            policy=settings.policy,
+            baseline=read_baseline(self.baseline_path) if settings.gate.baseline else None,
+        )
+
+    def _open_session(self, pending: SessionContext, data: TitanicData) -> SessionContext:
+        tracker = self.tracker = Tracker.connect(pending.tracking_uri)
+        owner = this_controller()
+        session = open_session(
+            tracker, pending.experiment_name, pending.session_id, pending.environment, data, owner
+        )
+        closed = close_dead_sessions(tracker, session.experiment_id, pending.session_id, controller_alive)
+        if closed:
+            sessions = ", ".join(closed)
+            self.say(
+                f"titanic-bench: ended as FAILED the runs of earlier sessions whose process died: {sessions}"
+            )
+        # The UI link is printed and logged with the leaderboard: never with a password in it.
+        uri = pending.tracking_uri
+        ui_url = (
+            f"{mask_secrets(uri)}/#/experiments/{session.experiment_id}" if uri.startswith("http") else ""
+        )
+        return replace(
+            pending, experiment_id=session.experiment_id, parent_run_id=session.run_id, ui_url=ui_url
+        )
+
+    def record(self, result: ExperimentResult) -> None:
+        """Keep the latest result per test id (a rerun replaces its earlier attempt)."""
+        self.results[result.nodeid] = result
+
+    def finish(self, session_failed: bool, cut_short: str = "") -> Leaderboard | None:
+        """Promote the winner, write and log the leaderboard, close the session run.
+
+        A session ``cut_short`` (interrupted, stopped early, a worker lost) promotes
+        nothing, writes no baseline, and ends its runs that are still open.
+        """
+        if self.context is None or self.tracker is None or self.data is None:
+            return None
+        results = list(self.results.values())
+        if cut_short:
+            promotion = Promotion(winner=None, reason=cut_short, cut_short=True)
+            self.notes.append(f"not promoted: {cut_short}")
+            end_open_runs(self.tracker, self.context.experiment_id, self.context.session_id)
+        else:
+            session_id, name = self.context.session_id, self.settings.registered_model
+            backend = self.server.backend_uri if self.server is not None else None
+            lock = partial(promotion_lock, backend, self.paths.root, name)
+            promotion = promote_winner(self.tracker, results, self.settings, session_id, self.data, lock)
+        self.gate_failures = [r.gate_failure for r in sorted(results, key=lambda r: r.spec) if r.gate_failed]
+        if promotion.blocked and self.settings.gate.champion:
+            self.gate_failures.append(f"the session's winner {promotion.reason}")
+        if self.settings.update_baseline:
+            self._update_baseline(results, session_failed or bool(cut_short or self.gate_failures))
+        self.leaderboard = Leaderboard.build(
+            self.context.session_id, self.settings.selection_metric, results, promotion, self.context.ui_url
+        )
+        self.leaderboard.write(self.paths.reports)
+        status = "KILLED" if cut_short else "FAILED" if session_failed or self.gate_failures else "FINISHED"
+        tags = {"champion": promotion.version or "none"}
+        end_session_run(self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags)
+        return self.leaderboard
+
+    def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
+        """Write the baseline only from a session that passed: a failure is no reference."""
+        if session_failed or not results:
+            self.notes.append(
+                f"baseline {self.baseline_path} NOT written: the session failed or ran nothing."
+            )
+            return
+        assert self.context is not None
+        write_baseline(self.baseline_path, results, self.context.environment, self.context.session_id)
+        self.notes.append(f"baseline written: {self.baseline_path} ({len(results)} experiment(s))")
+
+    def stop(self) -> None:
+        """Stop the embedded server (whole process group) unless asked to keep it."""
+        if self.server is None:
+            return
+        if self.settings.keep_server:
+            group = self.server.process.pid if self.server.process else "?"
+            self.say(
+                f"titanic-bench: MLflow server kept running at {self.server.url} (process group {group})"
+            )
+            self.server = None
+            return
+        self.server.stop()
+        self.server = None
