@@ -16,8 +16,15 @@ def settings_of(pytester: pytest.Pytester, *args: str) -> BenchSettings:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLFLOW_TRACKING_URI", "TITANIC_BENCH_PORT", "TITANIC_BENCH_MODE", "TITANIC_BENCH_DATA",
-                 "TITANIC_BENCH_BACKEND_URI", "TITANIC_BENCH_HOME", "TITANIC_BENCH_KEEP_SERVER"):  # fmt: skip
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "TITANIC_BENCH_PORT",
+        "TITANIC_BENCH_MODE",
+        "TITANIC_BENCH_DATA",
+        "TITANIC_BENCH_BACKEND_URI",
+        "TITANIC_BENCH_HOME",
+        "TITANIC_BENCH_KEEP_SERVER",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -75,9 +82,12 @@ def test_switches_and_paths(pytester: pytest.Pytester, tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_name_their_source(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], env: dict[str, str],
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    env: dict[str, str],
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(OptionError) as caught:
@@ -105,9 +115,16 @@ def test_gate_mode_from_the_environment(pytester: pytest.Pytester, monkeypatch: 
 
 def test_cv_plan_and_gate_numbers_are_parsed(pytester: pytest.Pytester) -> None:
     resolved = settings_of(
-        pytester, "--bench-cv", "4x2", "--bench-gate-alpha", "0.01", "--bench-gate-min-effect", "0",
-        "--bench-gate-metrics", "roc_auc,log_loss",
-    )  # fmt: skip
+        pytester,
+        "--bench-cv",
+        "4x2",
+        "--bench-gate-alpha",
+        "0.01",
+        "--bench-gate-min-effect",
+        "0",
+        "--bench-gate-metrics",
+        "roc_auc,log_loss",
+    )
     assert (resolved.cv.folds, resolved.cv.repeats) == (4, 2)
     assert (resolved.policy.alpha, resolved.policy.min_effect) == (0.01, 0.0)
     assert resolved.policy.metrics == ("roc_auc", "log_loss")

@@ -139,10 +139,14 @@ def main() -> int:
     token = secrets.token_hex(3)
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="titanic-bench-perf-") as scratch:
-        results += measure_backend(lambda label: f"sqlite:///{scratch}/sqlite-{label}/mlflow.db",
-                                   lambda uri: None, Path(scratch))  # fmt: skip
-        results += measure_backend(lambda label: f"{args.pg}/titanic_bench_perf_{token}_{label}",
-                                   lambda uri: drop_pg_database(args.pg, uri), Path(scratch))  # fmt: skip
+        results += measure_backend(
+            lambda label: f"sqlite:///{scratch}/sqlite-{label}/mlflow.db", lambda uri: None, Path(scratch)
+        )
+        results += measure_backend(
+            lambda label: f"{args.pg}/titanic_bench_perf_{token}_{label}",
+            lambda uri: drop_pg_database(args.pg, uri),
+            Path(scratch),
+        )
     print(f"{'backend':<22} {'what':<34} {'seconds':>8} {'server MB':>10}  detail")
     for m in results:
         print(f"{m.backend:<22} {m.what:<34} {m.seconds:>8.1f} {m.server_peak_mb:>10.0f}  {m.detail}")

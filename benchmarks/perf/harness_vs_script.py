@@ -219,8 +219,10 @@ def main() -> None:
     print(f"server peak RSS during the runs: {report['server_peak_rss_mb']:.0f} MB")
     for name in commands:
         print(f"{name}: {med(wall[name]):.1f} s wall, {med(cpu[name]):.1f} CPU s")
-    print(f"ratio to the script: 5x3 CV {report['ratio_harness_to_script']:.2f}, "
-          f"2x1 CV {report['ratio_harness_cv_2x1_to_script']:.2f}")  # fmt: skip
+    print(
+        f"ratio to the script: 5x3 CV {report['ratio_harness_to_script']:.2f}, "
+        f"2x1 CV {report['ratio_harness_cv_2x1_to_script']:.2f}"
+    )
     print(f"written to {RESULTS}")
 
 

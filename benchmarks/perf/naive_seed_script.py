@@ -40,15 +40,23 @@ from titanic_bench.data.loading import packaged_csv
 FEATURES = ["Pclass", "Sex", "Age", "SibSp", "Parch", "Fare"]
 MODELS = {
     "random_forest_baseline": (
-        RandomForestClassifier(n_estimators=100, max_depth=None, min_samples_split=2, min_samples_leaf=1,
-                               random_state=42), ["sklearn.tree._tree.Tree"]),
+        RandomForestClassifier(
+            n_estimators=100, max_depth=None, min_samples_split=2, min_samples_leaf=1, random_state=42
+        ),
+        ["sklearn.tree._tree.Tree"],
+    ),
     "random_forest_tuned": (
-        RandomForestClassifier(n_estimators=200, max_depth=10, min_samples_split=5, min_samples_leaf=2,
-                               random_state=42), ["sklearn.tree._tree.Tree"]),
+        RandomForestClassifier(
+            n_estimators=200, max_depth=10, min_samples_split=5, min_samples_leaf=2, random_state=42
+        ),
+        ["sklearn.tree._tree.Tree"],
+    ),
     "logistic_regression": (LogisticRegression(C=1.0, solver="lbfgs", max_iter=1000, random_state=42), []),
-    "svm": (CalibratedClassifierCV(SVC(kernel="rbf", C=1.0, gamma="scale", random_state=42), ensemble=False),
-            ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]),
-}  # fmt: skip
+    "svm": (
+        CalibratedClassifierCV(SVC(kernel="rbf", C=1.0, gamma="scale", random_state=42), ensemble=False),
+        ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"],
+    ),
+}
 
 
 def main() -> None:
@@ -64,13 +72,15 @@ def main() -> None:
             model.fit(X_train, y_train)
             predicted = model.predict(X_test)
             mlflow.log_params({"model": name, **model.get_params(deep=False)})
-            mlflow.log_metrics({
-                "accuracy": accuracy_score(y_test, predicted),
-                "precision": precision_score(y_test, predicted),
-                "recall": recall_score(y_test, predicted),
-                "f1": f1_score(y_test, predicted),
-                "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
-            })  # fmt: skip
+            mlflow.log_metrics(
+                {
+                    "accuracy": accuracy_score(y_test, predicted),
+                    "precision": precision_score(y_test, predicted),
+                    "recall": recall_score(y_test, predicted),
+                    "f1": f1_score(y_test, predicted),
+                    "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
+                }
+            )
             ConfusionMatrixDisplay.from_predictions(y_test, predicted)
             plt.savefig(Path(folder) / "confusion_matrix.png")
             plt.close("all")
@@ -83,9 +93,12 @@ def main() -> None:
             (Path(folder) / "classification_report.txt").write_text(classification_report(y_test, predicted))
             mlflow.log_artifacts(folder)
             mlflow.sklearn.log_model(
-                model, name="model", input_example=X_test.head(5), registered_model_name=f"naive_{name}",
+                model,
+                name="model",
+                input_example=X_test.head(5),
+                registered_model_name=f"naive_{name}",
                 skops_trusted_types=["numpy.dtype", *trusted],
-            )  # fmt: skip
+            )
 
 
 if __name__ == "__main__":

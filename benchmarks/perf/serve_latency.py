@@ -180,9 +180,13 @@ def process_group(
     """A server in its own session; on exit TERM (then KILL) its whole process group."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )  # fmt: skip
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:
@@ -233,9 +237,12 @@ def register_model(tracking_uri: str, spec_name: str) -> str:
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_name=f"serve latency {spec.name}"):
         info = mlflow.sklearn.log_model(
-            model, name="model", signature=infer_signature(example, model.predict(example)),
-            pip_requirements=["scikit-learn"], skops_trusted_types=trusted_types_for(model),
-        )  # fmt: skip
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=trusted_types_for(model),
+        )
     version = mlflow.register_model(info.model_uri, MODEL_NAME, tags={"spec": spec.name})
     return str(version.version)
 
@@ -261,11 +268,31 @@ def serve_both(stack: ExitStack, tracking_uri: str, version: str, folder: Path) 
     ours = Target("ours", free_port(), "/predict", "/predict/batch")
     theirs = Target("mlflow models serve", free_port(), "/invocations", "/invocations")
     commands = {
-        ours.label: [sys.executable, "-m", "titanic_bench.serving.app", "--tracking-uri", tracking_uri,
-                     "--model-uri", uri, "--port", str(ours.port)],
-        theirs.label: [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
-                       "--host", "127.0.0.1", "--port", str(theirs.port)],
-    }  # fmt: skip
+        ours.label: [
+            sys.executable,
+            "-m",
+            "titanic_bench.serving.app",
+            "--tracking-uri",
+            tracking_uri,
+            "--model-uri",
+            uri,
+            "--port",
+            str(ours.port),
+        ],
+        theirs.label: [
+            str(Path(bin_dir) / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(theirs.port),
+        ],
+    }
     started = []
     for target, probe in ((ours, "/health"), (theirs, "/ping")):
         log_path = folder / f"{target.port}.log"

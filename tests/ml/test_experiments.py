@@ -84,11 +84,35 @@ def test_pipeline_predicts_on_raw_rows_with_missing_values(
 ) -> None:
     model = spec.build().fit(titanic[list(INPUT_COLUMNS)], titanic["Survived"])
     raw = pd.DataFrame(
-        [{"PassengerId": 1, "Pclass": 3, "Name": None, "Sex": "male", "Age": np.nan, "SibSp": 0,
-          "Parch": 0, "Ticket": None, "Fare": np.nan, "Cabin": None, "Embarked": None},
-         {"PassengerId": 2, "Pclass": 1, "Name": "Doe, Mrs. Jane", "Sex": "female", "Age": 30.0,
-          "SibSp": 1, "Parch": 2, "Ticket": "X", "Fare": 80.0, "Cabin": "C85", "Embarked": "C"}]
-    )  # fmt: skip
+        [
+            {
+                "PassengerId": 1,
+                "Pclass": 3,
+                "Name": None,
+                "Sex": "male",
+                "Age": np.nan,
+                "SibSp": 0,
+                "Parch": 0,
+                "Ticket": None,
+                "Fare": np.nan,
+                "Cabin": None,
+                "Embarked": None,
+            },
+            {
+                "PassengerId": 2,
+                "Pclass": 1,
+                "Name": "Doe, Mrs. Jane",
+                "Sex": "female",
+                "Age": 30.0,
+                "SibSp": 1,
+                "Parch": 2,
+                "Ticket": "X",
+                "Fare": 80.0,
+                "Cabin": "C85",
+                "Embarked": "C",
+            },
+        ]
+    )
     probabilities = model.predict_proba(raw)[:, 1]
     assert probabilities.shape == (2,)
     assert probabilities[1] > probabilities[0]  # a first-class woman beats a third-class man

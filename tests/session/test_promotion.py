@@ -84,9 +84,18 @@ def test_a_registry_fault_fails_the_session_instead_of_skipping_the_champion_che
     model = "titanic_registry_fault"
     with faulty_proxy(tracking_server.url, alias_fault) as proxy:
         result = run_session(
-            project, home, "-p", "no:xdist", *SMALL_CV, "--bench-tracking-uri", proxy,
-            "--bench-registered-model", model, "--bench-connect-attempts", "2",
-        )  # fmt: skip
+            project,
+            home,
+            "-p",
+            "no:xdist",
+            *SMALL_CV,
+            "--bench-tracking-uri",
+            proxy,
+            "--bench-registered-model",
+            model,
+            "--bench-connect-attempts",
+            "2",
+        )
 
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout
     assert "titanic-bench: end of session failed" in result.stdout
@@ -103,9 +112,15 @@ def test_the_baseline_is_written_only_by_a_session_whose_gates_passed(tmp_path: 
     write_project(project, stump, logistic=False)
     baseline = tmp_path / "baseline.json"
     blocked = run_session(
-        project, home, "-p", "no:xdist", *GATE_CV, "--bench-gate=champion", "--bench-update-baseline",
+        project,
+        home,
+        "-p",
+        "no:xdist",
+        *GATE_CV,
+        "--bench-gate=champion",
+        "--bench-update-baseline",
         f"--bench-baseline={baseline}",
-    )  # fmt: skip
+    )
 
     assert blocked.returncode == pytest.ExitCode.TESTS_FAILED, blocked.stdout
     assert "is significantly worse than the current champion" in blocked.stdout
@@ -142,10 +157,18 @@ def test_a_champion_moved_by_another_session_meanwhile_is_compared_again(tmp_pat
     tracker, data, model = Tracker.connect(uri), load_titanic(), "titanic_moved"
     session = open_session(tracker, "moved", "s-1", {}, data, controller="{}")
     context = SessionContext(
-        session_id="s-1", tracking_uri=uri, ui_url="", experiment_id=session.experiment_id,
-        experiment_name="moved", parent_run_id=session.run_id, data_source=data.source,
-        data_digest=data.digest, allow_other_data=False, registered_model=model, cv=CVPlan(2, 1),
-    )  # fmt: skip
+        session_id="s-1",
+        tracking_uri=uri,
+        ui_url="",
+        experiment_id=session.experiment_id,
+        experiment_name="moved",
+        parent_run_id=session.run_id,
+        data_source=data.source,
+        data_digest=data.digest,
+        allow_other_data=False,
+        registered_model=model,
+        cv=CVPlan(2, 1),
+    )
     specs = {spec.name: spec for spec in EXPERIMENTS}
     ours = Experiment(context, tracker, data).run(specs["logistic_regression"], "b::t[ours]")
     theirs = Experiment(context, tracker, data).run(specs["random_forest_baseline"], "b::t[theirs]")
@@ -183,9 +206,16 @@ def test_two_concurrent_sessions_on_one_server_each_add_one_version(
     project, model = write_project(tmp_path / "project", logistic=False), "titanic_concurrent"
     homes = [tmp_path / "state-a", tmp_path / "state-b"]
     outcomes = concurrent_sessions(
-        project, homes, "-p", "no:xdist", *SMALL_CV, "--bench-tracking-uri", tracking_server.url,
-        "--bench-registered-model", model,
-    )  # fmt: skip
+        project,
+        homes,
+        "-p",
+        "no:xdist",
+        *SMALL_CV,
+        "--bench-tracking-uri",
+        tracking_server.url,
+        "--bench-registered-model",
+        model,
+    )
 
     assert [code for code, _ in outcomes] == [0, 0], outcomes
     assert registered_versions(tracking_server.url, model) == ["1", "2"]

@@ -45,9 +45,16 @@ def test_a_password_in_the_tracking_uri_stays_in_the_process(tmp_path: Path, tra
     host_port = tracking_server.url.removeprefix("http://")
     with_password = f"http://ada:{SECRET}@{host_port}"
     result = run_session(
-        project, home, "-p", "no:xdist", *CV, "--bench-tracking-uri", with_password,
-        "--bench-registered-model", "titanic_secret_tracking",
-    )  # fmt: skip
+        project,
+        home,
+        "-p",
+        "no:xdist",
+        *CV,
+        "--bench-tracking-uri",
+        with_password,
+        "--bench-registered-model",
+        "titanic_secret_tracking",
+    )
 
     assert "http://ada:***@" in result.stdout
     assert_secret_nowhere(result, home, tracking_server.url)

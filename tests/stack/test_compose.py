@@ -43,8 +43,11 @@ _VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?
 
 
 def env_example() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#"))  # fmt: skip
+    pairs = (
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
     return {key.strip(): value.strip() for key, value in pairs}
 
 
@@ -132,8 +135,11 @@ def test_postgres_is_pinned_and_configured_from_the_environment() -> None:
 
 
 def test_every_variable_without_a_default_is_in_env_example() -> None:
-    needed = {match["name"] or match["bare"] for match in _VARIABLE.finditer(COMPOSE_FILE.read_text())
-              if match.group(0) != "$$" and not (match["op"] or "").endswith("-")}  # fmt: skip
+    needed = {
+        match["name"] or match["bare"]
+        for match in _VARIABLE.finditer(COMPOSE_FILE.read_text())
+        if match.group(0) != "$$" and not (match["op"] or "").endswith("-")
+    }
     # Variables inside healthchecks with $$ belong to the container, not to compose.
     assert needed <= set(env_example()), needed - set(env_example())
     with pytest.raises(KeyError, match=r"POSTGRES_PASSWORD.*cp \.env\.example \.env"):
@@ -235,11 +241,18 @@ def test_every_dockerfile_exists_and_pins_what_pyproject_pins() -> None:
 
 
 def test_dockerignore_keeps_secrets_out_and_what_the_image_copies_in() -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]  # fmt: skip
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert {".env", "kaggle.json", ".git", ".titanic-bench/"} <= set(patterns)
-    copied = [arg for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
-              for arg in line.split()[1:-1]]  # fmt: skip
+    copied = [
+        arg
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+        for arg in line.split()[1:-1]
+    ]
     for source in copied:
         assert (ROOT / source).exists(), source
         assert not any(fnmatch(source, pattern.rstrip("/")) for pattern in patterns), source
@@ -265,13 +278,15 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         pytest.skip("neither the docker compose plugin nor docker-compose is installed")
     clean_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     base = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
-    ok = subprocess.run([*base, "--env-file", str(ENV_EXAMPLE), "config", "-q"],
-                        capture_output=True, text=True, env=clean_env)  # fmt: skip
+    ok = subprocess.run(
+        [*base, "--env-file", str(ENV_EXAMPLE), "config", "-q"], capture_output=True, text=True, env=clean_env
+    )
     assert ok.returncode == 0, ok.stderr
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    missing = subprocess.run([*base, "--env-file", str(empty), "config", "-q"],
-                             capture_output=True, text=True, env=clean_env)  # fmt: skip
+    missing = subprocess.run(
+        [*base, "--env-file", str(empty), "config", "-q"], capture_output=True, text=True, env=clean_env
+    )
     assert missing.returncode != 0 and "cp .env.example .env" in missing.stderr + missing.stdout
 
 
@@ -308,9 +323,13 @@ def compose_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         ensure_database(environment["MLFLOW_BACKEND_STORE_URI"])
         log = (tmp_path / "server.log").open("wb")
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **environment}, start_new_session=True,
-        )  # fmt: skip
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **environment},
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             while probe(url, timeout=1.0) is not None:

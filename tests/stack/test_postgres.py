@@ -90,8 +90,9 @@ def test_session_with_two_workers_lands_in_postgres(
 
 def assert_session_in_database(database: str) -> None:
     """Runs, params, metrics, model versions and the champion alias, read with SQL."""
-    ((experiment_id,),) = query(database, "SELECT experiment_id FROM experiments WHERE name = %s",
-                                (DEFAULT_EXPERIMENT,))  # fmt: skip
+    ((experiment_id,),) = query(
+        database, "SELECT experiment_id FROM experiments WHERE name = %s", (DEFAULT_EXPERIMENT,)
+    )
     runs = query(
         database,
         "SELECT r.run_uuid, r.status, kind.value, spec.value FROM runs r "
@@ -114,8 +115,9 @@ def assert_session_in_database(database: str) -> None:
         }
         assert {"accuracy", "roc_auc", "f1"} <= metrics
     versions = query(database, "SELECT name, version, run_id FROM model_versions")
-    champion_versions = [(version, run_id) for name, version, run_id in versions
-                         if name == DEFAULT_REGISTERED_MODEL]  # fmt: skip
+    champion_versions = [
+        (version, run_id) for name, version, run_id in versions if name == DEFAULT_REGISTERED_MODEL
+    ]
     assert len(champion_versions) == 1 and champion_versions[0][1] in experiment_runs
     # Each spec's own registered model got a version as well.
     assert {f"titanic_{spec}" for spec in experiment_runs.values()} <= {name for name, _, _ in versions}
@@ -151,8 +153,9 @@ def test_every_uri_spelling_starts_the_server_on_a_database_created_for_it(
         finally:
             server.stop()
         assert group_members(group) == []
-        assert query(database, "SELECT name FROM experiments WHERE experiment_id = %s",
-                     (int(experiment_id),)) == [("spelling",)]  # fmt: skip
+        assert query(
+            database, "SELECT name FROM experiments WHERE experiment_id = %s", (int(experiment_id),)
+        ) == [("spelling",)]
 
 
 def test_no_process_of_the_server_has_the_password_on_its_command_line(tmp_path: Path) -> None:
@@ -218,9 +221,15 @@ def test_a_server_that_comes_up_late_is_waited_for(
         starter = threading.Thread(target=start_after_first_probe, daemon=True)
         starter.start()
         try:
-            result = run_session(pytester, "-p", "no:xdist", "--bench-mode", "connect",
-                                 f"--bench-tracking-uri={server.url}",
-                                 specs=("logistic_regression",))  # fmt: skip
+            result = run_session(
+                pytester,
+                "-p",
+                "no:xdist",
+                "--bench-mode",
+                "connect",
+                f"--bench-tracking-uri={server.url}",
+                specs=("logistic_regression",),
+            )
         finally:
             starter.join(timeout=30)
             group = server.process.pid if server.process else None
@@ -250,16 +259,42 @@ def password_checking_postgres() -> Iterator[tuple[int, str]]:
     for path in (root, root / "pwfile"):
         shutil.chown(path, "postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres",
-                    "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={root / 'pwfile'}"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bindir / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={root / 'pwfile'}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     with (root / "postgres.log").open("wb") as log:
         process = subprocess.Popen(
-            [*as_postgres, str(bindir / "postgres"), "-D", str(root / "data"), "-p", str(port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}", "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                *as_postgres,
+                str(bindir / "postgres"),
+                "-D",
+                str(root / "data"),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={root}",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_postgres(port, process, root / "postgres.log")
         yield port, password

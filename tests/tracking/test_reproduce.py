@@ -278,10 +278,18 @@ def test_list_params_are_reproduced_and_compared_with_the_spec_of_the_same_name(
 
 def test_dict_and_list_params_are_compared_without_hashing_them() -> None:
     logged = reproduce.LoggedRun(
-        run_id="r", spec="svm", model_type="CalibratedSVC",
+        run_id="r",
+        spec="svm",
+        model_type="CalibratedSVC",
         estimator_params={"C": 1.0, "class_weight": {"0": 1, "1": 3}, "kernel": "rbf", "shape": [1, 2]},
-        feature_set="seed", seed=42, cv=(5, 3, 42), data_digest="d", data_source="", metrics={},
-        fold_scores={}, environment={},
-    )  # fmt: skip
+        feature_set="seed",
+        seed=42,
+        cv=(5, 3, 42),
+        data_digest="d",
+        data_source="",
+        metrics={},
+        fold_scores={},
+        environment={},
+    )
     [note] = reproduce.code_differences(logged)
     assert "class_weight" in note and "shape" in note and "kernel" not in note

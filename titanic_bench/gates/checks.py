@@ -123,8 +123,9 @@ class GateCheck:
         return cls(**{**values, "verdict": Verdict(values["verdict"])})
 
 
-def gate_metric(metric: str, current: Sequence[float], reference: Reference,
-                test_train_ratio: float, policy: GatePolicy) -> GateCheck:  # fmt: skip
+def gate_metric(
+    metric: str, current: Sequence[float], reference: Reference, test_train_ratio: float, policy: GatePolicy
+) -> GateCheck:
     """Corrected resampled t-test on the matched folds, one-sided towards "worse"."""
     # Imported here: pytest imports this module (via settings) in every session.
     import numpy as np
@@ -142,24 +143,41 @@ def gate_metric(metric: str, current: Sequence[float], reference: Reference,
         note = f"worse by {worsening:.4f} > {policy.min_effect:g} and p < alpha {policy.alpha:g}"
     else:
         note = ""
-    return GateCheck(metric, Verdict.REGRESSION if regressed else Verdict.PASS, reference.label,
-                     float(theirs.mean()), float(ours.mean()), delta, test.p_value, note)  # fmt: skip
+    return GateCheck(
+        metric,
+        Verdict.REGRESSION if regressed else Verdict.PASS,
+        reference.label,
+        float(theirs.mean()),
+        float(ours.mean()),
+        delta,
+        test.p_value,
+        note,
+    )
 
 
-def gate_against(fold_scores: Mapping[str, Sequence[float]], data_digest: str, cv_plan: str,
-                 test_train_ratio: float, reference: Reference | None,
-                 policy: GatePolicy) -> list[GateCheck]:  # fmt: skip
+def gate_against(
+    fold_scores: Mapping[str, Sequence[float]],
+    data_digest: str,
+    cv_plan: str,
+    test_train_ratio: float,
+    reference: Reference | None,
+    policy: GatePolicy,
+) -> list[GateCheck]:
     """Gate each policy metric; a different data set or CV plan is reported, not tested."""
     if reference is None:
         note = "no baseline entry for this experiment; write one with --bench-update-baseline"
         return [GateCheck(m, Verdict.NO_REFERENCE, "baseline", note=note) for m in policy.metrics]
     if reference.data_digest != data_digest:
-        note = (f"data digest {data_digest[:12]}... differs from the {reference.label}'s "
-                f"{reference.data_digest[:12]}...: a changed dataset, not a regression")  # fmt: skip
+        note = (
+            f"data digest {data_digest[:12]}... differs from the {reference.label}'s "
+            f"{reference.data_digest[:12]}...: a changed dataset, not a regression"
+        )
         return [GateCheck(m, Verdict.DATA_CHANGED, reference.label, note=note) for m in policy.metrics]
     if reference.cv_plan != cv_plan:
-        note = (f"cross-validation plan {cv_plan} differs from the {reference.label}'s {reference.cv_plan}: "
-                f"use --bench-cv {reference.cv_plan.split()[0]} or update the baseline")  # fmt: skip
+        note = (
+            f"cross-validation plan {cv_plan} differs from the {reference.label}'s {reference.cv_plan}: "
+            f"use --bench-cv {reference.cv_plan.split()[0]} or update the baseline"
+        )
         return [GateCheck(m, Verdict.INCOMPARABLE, reference.label, note=note) for m in policy.metrics]
     return [gate_metric(m, fold_scores[m], reference, test_train_ratio, policy) for m in policy.metrics]
 
@@ -167,5 +185,7 @@ def gate_against(fold_scores: Mapping[str, Sequence[float]], data_digest: str, c
 def gate_failure_message(spec_name: str, checks: Sequence[GateCheck], policy: GatePolicy) -> str:
     failed = [check for check in checks if check.failed]
     lines = "\n".join(f"  {check.line()}" for check in failed)
-    return (f"{spec_name} failed the regression gate on {', '.join(c.metric for c in failed)} "
-            f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}):\n{lines}")  # fmt: skip
+    return (
+        f"{spec_name} failed the regression gate on {', '.join(c.metric for c in failed)} "
+        f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}):\n{lines}"
+    )

@@ -29,19 +29,30 @@ class Leaderboard:
     ui_url: str
 
     @classmethod
-    def build(cls, session_id: str, selection_metric: str, results: Sequence[ExperimentResult],
-              promotion: Promotion, ui_url: str) -> Leaderboard:  # fmt: skip
+    def build(
+        cls,
+        session_id: str,
+        selection_metric: str,
+        results: Sequence[ExperimentResult],
+        promotion: Promotion,
+        ui_url: str,
+    ) -> Leaderboard:
         return cls(session_id, selection_metric, tuple(ranked(results, selection_metric)), promotion, ui_url)
 
     def rows(self) -> list[list[str]]:
         cv_headers = [f"cv_{column} (95% CI)" for column in CV_COLUMNS]
         header = ["experiment", *cv_headers, *COLUMNS, "floors", "gate", "run_id"]
         body = [
-            [r.spec, *(_mean_ci(r, c) for c in CV_COLUMNS),
-             *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
-             "PASS" if r.passed else "FAIL", _gate_cell(r), r.run_id]
+            [
+                r.spec,
+                *(_mean_ci(r, c) for c in CV_COLUMNS),
+                *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
+                "PASS" if r.passed else "FAIL",
+                _gate_cell(r),
+                r.run_id,
+            ]
             for r in self.results
-        ]  # fmt: skip
+        ]
         return [header, *body]
 
     def gate_rows(self) -> list[list[str]]:
@@ -68,20 +79,42 @@ class Leaderboard:
         gate = self.gate_rows()
         title = "Regression gate (corrected resampled t-test on matched folds):"
         gate_lines = ["", title, *_text_table(gate)]
-        return "\n".join([*_text_table(self.rows()), *(gate_lines if gate else []), "",
-                          self.champion_line(), f"MLflow UI: {self.ui_url}"])  # fmt: skip
+        return "\n".join(
+            [
+                *_text_table(self.rows()),
+                *(gate_lines if gate else []),
+                "",
+                self.champion_line(),
+                f"MLflow UI: {self.ui_url}",
+            ]
+        )
 
     def markdown(self) -> str:
         gate = self.gate_rows()
-        gate_part = ["## Regression gate", "", "Corrected resampled t-test (Nadeau & Bengio) on matched "
-                     "folds; delta = current - reference.", "", *_markdown_table(gate), ""]  # fmt: skip
-        return "\n".join([
-            f"# Leaderboard, session {self.session_id}", "",
-            f"Ranked by cross-validated {self.selection_metric} (mean ± 95% CI half-width); "
-            "the other metrics are on the holdout; PASS means every floor was met.", "",
-            *_markdown_table(self.rows()), "", *(gate_part if gate else []),
-            self.champion_line(), "", f"MLflow UI: {self.ui_url}", "",
-        ])  # fmt: skip
+        gate_part = [
+            "## Regression gate",
+            "",
+            "Corrected resampled t-test (Nadeau & Bengio) on matched folds; delta = current - reference.",
+            "",
+            *_markdown_table(gate),
+            "",
+        ]
+        return "\n".join(
+            [
+                f"# Leaderboard, session {self.session_id}",
+                "",
+                f"Ranked by cross-validated {self.selection_metric} (mean ± 95% CI half-width); "
+                "the other metrics are on the holdout; PASS means every floor was met.",
+                "",
+                *_markdown_table(self.rows()),
+                "",
+                *(gate_part if gate else []),
+                self.champion_line(),
+                "",
+                f"MLflow UI: {self.ui_url}",
+                "",
+            ]
+        )
 
     def as_dict(self) -> dict[str, Any]:
         promotion = self.promotion
@@ -134,16 +167,25 @@ def _check_row(label: str, check: GateCheck) -> list[str]:
     def number(value: float | None, spec: str) -> str:
         return "-" if value is None else format(value, spec)
 
-    return [label, check.metric, check.reference, number(check.baseline, ".4f"), number(check.current, ".4f"),
-            number(check.delta, "+.4f"), number(check.p_value, ".4g"), check.verdict.value]  # fmt: skip
+    return [
+        label,
+        check.metric,
+        check.reference,
+        number(check.baseline, ".4f"),
+        number(check.current, ".4f"),
+        number(check.delta, "+.4f"),
+        number(check.p_value, ".4g"),
+        check.verdict.value,
+    ]
 
 
 def _text_table(rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in rows]  # fmt: skip
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
 
