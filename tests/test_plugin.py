@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import processes_mentioning
-from tests.support.sessions import BenchProject, start_session
+from tests.support.sessions import BenchProject
 from titanic_bench.data.loading import PINNED_DIGEST
 from titanic_bench.tracking.tags import TagKey
 
@@ -265,7 +265,7 @@ def test_ctrl_c_during_the_server_start_up_leaves_no_server_behind(project: Benc
     import time
 
     # Its own signal dispositions: a shell running the suite in the background ignores SIGINT.
-    session = start_session(project.root, project.home, "-n", "2")
+    session = project.start("-n", "2")
     deadline = time.monotonic() + 120
     while not processes_mentioning(str(project.home)) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -91,13 +91,15 @@ def run_session(
     )
 
 
-def start_session(project: Path, home: Path, *args: str) -> subprocess.Popen[str]:
+def start_session(
+    project: Path, home: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
     """A session in its own process group, with SIGINT and SIGTERM at their defaults whatever
     this process inherited (a background job of a non-interactive shell ignores SIGINT)."""
     return subprocess.Popen(
         session_command(*args),
         cwd=project,
-        env=session_environment(home),
+        env={**session_environment(home), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -238,6 +240,10 @@ class BenchProject:
         result = run_session(self.root, self.home, *args, env=extra)
         lines = result.stdout.splitlines(), result.stderr.splitlines()
         return pytest.RunResult(result.returncode, *lines, time.monotonic() - started)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """The session of :meth:`run`, started in its own process group and not waited for."""
+        return start_session(self.root, self.home, *args, env={STARTS_LOG_ENV: str(self.starts_log)})
 
     def client(self) -> MlflowClient:
         uri = sqlite_uri(self.home)

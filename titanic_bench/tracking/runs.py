@@ -177,6 +177,9 @@ def end_open_runs(tracker: Tracker, experiment_id: str, session_id: str) -> list
         runs = tracker.client.search_runs([experiment_id], query)
         open_runs = [run for run in runs if run.data.tags.get(TagKey.KIND) == RunKind.EXPERIMENT]
         for run in open_runs:
+            # A worker stopped between the verdict tag and the run's end left a verdict it never finished.
+            if TagKey.FLOORS in run.data.tags:
+                tracker.client.delete_tag(run.info.run_id, TagKey.FLOORS)
             tracker.client.set_terminated(run.info.run_id, "KILLED")
     return [str(run.info.run_id) for run in open_runs]
 
@@ -266,6 +269,9 @@ def _end_cut_off(tracker: Tracker, run_id: str, status: str) -> None:
     """End a run whose logging was cut off; the original error matters more than this one."""
     from mlflow.exceptions import MlflowException
 
+    # An interrupt can land between the verdict tag and the run's end: a cut-off run has no verdict.
+    with suppress(MlflowException):
+        tracker.client.delete_tag(run_id, TagKey.FLOORS)
     with suppress(MlflowException):
         tracker.client.set_terminated(run_id, status)
 
