@@ -131,12 +131,19 @@ def find_session_run(tracker: Tracker, experiment_name: str, session_id: str) ->
 
 
 def end_session_run(
-    tracker: Tracker, run_id: str, status: str, files: Mapping[str, str], tags: Mapping[str, str]
+    tracker: Tracker,
+    run_id: str,
+    status: str,
+    files: Mapping[str, str],
+    tags: Mapping[str, str],
+    figures: Mapping[str, Figure] | None = None,
 ) -> None:
-    """Attach the leaderboard files and close the session run."""
+    """Attach the leaderboard files (and ``figures``, by artifact path) and close the session run."""
     with tracker.call("closing the session run"):
         for name, text in files.items():
             tracker.client.log_text(run_id, text, f"{SESSION_REPORTS}/{name}")
+        for path, figure in (figures or {}).items():
+            tracker.client.log_figure(run_id, figure, path)
         for key, value in tags.items():
             tracker.client.set_tag(run_id, key, value)
         tracker.client.set_terminated(run_id, status)
