@@ -7,12 +7,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.support.factories import result
+from tests.support.sessions import (
+    assert_session,
+    leaderboard,
+    run_ids,
+    run_session,
+    sqlite_uri,
+    write_project,
+)
 from titanic_bench.errors import ReportError
 from titanic_bench.session.promotion import Promotion
 from titanic_bench.session.report import Leaderboard, _columns, finished_line
 from titanic_bench.tracking.links import SessionLinks
+from titanic_bench.tracking.tags import RunKind, TagKey
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def board(promotion: Promotion) -> Leaderboard:
@@ -146,7 +158,7 @@ def test_the_picture_is_a_png_with_a_panel_per_cv_metric(tmp_path: Path) -> None
     assert labels[-1] == "★ gradient_boosting_engineered (champion)" and labels[0] == "svm"
     written = board.write(tmp_path)
     assert (tmp_path / "leaderboard.png") in written
-    assert (tmp_path / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "leaderboard.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
 def test_the_summary_is_appended_to(tmp_path: Path) -> None:
@@ -167,3 +179,54 @@ def test_the_verbose_line_names_the_result_in_one_line() -> None:
         "titanic-bench: gradient_boosting_engineered finished: cv roc_auc 0.8700 ± 0.0200, "
         "holdout accuracy 0.8000, floors PASS, run 00000000"
     )
+
+
+#: What MLflow prints by itself during a session; none of it may reach the terminal.
+MLFLOW_CHATTER = (
+    "Successfully registered model",
+    "Created version",
+    "Waiting up to",
+    "View run",
+    "View experiment",
+    "INFO mlflow",
+)
+
+
+def leaderboard_section(output: str) -> list[str]:
+    """The lines pytest prints under the "titanic-bench leaderboard" header, up to the next one."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if "titanic-bench leaderboard" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("===="))
+    return lines[start + 1 : end]
+
+
+@pytest.mark.slow
+def test_a_session_prints_its_own_lines_only_and_leaves_links_picture_and_summary(tmp_path: Path) -> None:
+    project, home = write_project(tmp_path / "project"), tmp_path / "state"
+    summary = tmp_path / "step-summary.md"
+    result = run_session(
+        project, home, "-p", "no:xdist", "--bench-cv", "2x1", env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert_session(result)
+    shown = result.stdout + result.stderr
+    assert [chatter for chatter in MLFLOW_CHATTER if chatter in shown] == []
+    assert "Successfully registered model" in (home / "session.log").read_text()
+    section = leaderboard_section(result.stdout)
+    assert [line for line in section if len(line) > 120 and "://" not in line] == []
+    assert section[0].split()[:2] == ["experiment", "cv"] and "precision" not in section[0]
+
+    board = leaderboard(home)
+    links = SessionLinks.from_dict(board["links"])
+    assert sorted(links.run_ids) == sorted(run_ids(home).values()) and len(links.run_ids) == 2
+    assert links.version == board["champion"]["version"] == "1"
+    port = links.base.rsplit(":", 1)[1]
+    assert f"  titanic-bench ui --home {home} --port {port}" in section
+    assert [f"  {label}: {url}" in section for label, url in links.labelled()] == [True, True, True]
+
+    assert summary.read_text() == (home / "reports" / "leaderboard.md").read_text() + "\n"
+    picture = home / "reports" / "leaderboard.png"
+    assert picture.read_bytes()[:8] == PNG_SIGNATURE
+    client = MlflowClient(sqlite_uri(home))
+    [session_run] = client.search_runs([links.experiment_id], f"tags.{TagKey.KIND} = '{RunKind.SESSION}'")
+    logged = home / "artifacts" / links.experiment_id / session_run.info.run_id / "artifacts" / "plots"
+    assert (logged / "leaderboard.png").read_bytes()[:8] == PNG_SIGNATURE
