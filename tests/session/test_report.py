@@ -193,10 +193,10 @@ MLFLOW_CHATTER = (
 
 
 def leaderboard_section(output: str) -> list[str]:
-    """The lines pytest prints under the "titanic-bench leaderboard" header, up to the next one."""
+    """The lines pytest prints under the "titanic-bench leaderboard" header, up to where the reports are."""
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if "titanic-bench leaderboard" in line)
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("===="))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("Reports and picture: "))
     return lines[start + 1 : end]
 
 
@@ -209,6 +209,7 @@ def test_a_session_prints_its_own_lines_only_and_leaves_links_picture_and_summar
     )
     assert_session(result)
     shown = result.stdout + result.stderr
+    (tmp_path / "terminal.txt").write_text(shown)  # for a person reading a failure
     assert [chatter for chatter in MLFLOW_CHATTER if chatter in shown] == []
     assert "Successfully registered model" in (home / "session.log").read_text()
     section = leaderboard_section(result.stdout)
