@@ -32,7 +32,7 @@ def test_mlflow_logs_prints_and_registration_lines_go_to_the_log(
     handler = route_mlflow_logging(log)
     with mlflow_output_to(log):
         logging.getLogger("mlflow.store.model_registry").info("Waiting up to 300 seconds")
-        eprint("Successfully registered model 'titanic_survival'.")
+        eprint("Successfully registered model 'titanic_survival'.")  # type: ignore[no-untyped-call]
         sys.stdout.write("🏃 View run x at: http://127.0.0.1:1/#/experiments/1/runs/r\n")
     handler.flush()
     shown = capsys.readouterr()
