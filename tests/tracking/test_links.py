@@ -126,6 +126,9 @@ def check_pages(page: Page, links: list[str], home: Path, shots: Path) -> None:
     by_id = {run.info.run_id: run for run in runs}
     assert len(runs) == len(EXPERIMENTS) == 6
 
+    page.set_viewport_size(
+        {"width": 2400, "height": 1000}
+    )  # wide enough that no run column is virtualized away
     page.goto(compare)
     page.get_by_text(f"Comparing {len(runs)} Runs from 1 Experiment").wait_for()
     order = json.loads(fragment_query(compare)[1]["runs"][0])
