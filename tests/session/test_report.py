@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -231,3 +232,19 @@ def test_a_session_prints_its_own_lines_only_and_leaves_links_picture_and_summar
     [session_run] = client.search_runs([links.experiment_id], f"tags.{TagKey.KIND} = '{RunKind.SESSION}'")
     logged = home / "artifacts" / links.experiment_id / session_run.info.run_id / "artifacts" / "plots"
     assert (logged / "leaderboard.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.slow
+def test_a_verbose_session_prints_a_line_per_experiment_and_the_whole_table(tmp_path: Path) -> None:
+    project, home = write_project(tmp_path / "project"), tmp_path / "state"
+    result = run_session(project, home, "-n", "2", "--bench-cv", "2x1", "-v")
+    assert_session(result)
+    shown = result.stdout + result.stderr
+    (tmp_path / "terminal.txt").write_text(shown)
+    assert [chatter for chatter in MLFLOW_CHATTER if chatter in shown] == []
+    ids = run_ids(home)
+    finished = re.findall(r"^titanic-bench: (\w+) finished: cv roc_auc .*, run (\w+)$", result.stdout, re.M)
+    assert sorted(finished) == sorted((spec, run_id[:8]) for spec, run_id in ids.items())  # one line each
+    header = leaderboard_section(result.stdout)[0].split()
+    assert {"precision", "recall", "f1", "fit_seconds", "run_id"} <= set(header)
+    assert all(run_id in result.stdout for run_id in ids.values())  # full ids in the wide table

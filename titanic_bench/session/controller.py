@@ -232,10 +232,11 @@ class Controller:
             self._links(results, promotion),
             self._reopen_note(),
         )
-        self.leaderboard.write(self.paths.reports)
+        picture = self.leaderboard.figure() if results else None
+        self.leaderboard.write(self.paths.reports, picture)
         status = "KILLED" if cut_short else "FAILED" if session_failed or self.gate_failures else "FINISHED"
         tags = {"champion": promotion.version or "none"}
-        figures = {PICTURE_ARTIFACT: self.leaderboard.figure()} if results else {}
+        figures = {PICTURE_ARTIFACT: picture} if picture is not None else {}
         end_session_run(
             self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags, figures
         )

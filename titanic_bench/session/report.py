@@ -227,7 +227,8 @@ class Leaderboard:
         ]
         return leaderboard_figure(entries, self.cv_columns)
 
-    def write(self, folder: Path) -> list[Path]:
+    def write(self, folder: Path, picture: Figure | None = None) -> list[Path]:
+        """Write the Markdown, the JSON and (when there are results) ``picture`` or :meth:`figure`."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in self.files().items():
@@ -235,7 +236,7 @@ class Leaderboard:
             path.write_text(text)
             written.append(path)
         if self.results:
-            self.figure().savefig(folder / PICTURE_FILE)
+            (picture or self.figure()).savefig(folder / PICTURE_FILE)
             written.append(folder / PICTURE_FILE)
         return written
 
