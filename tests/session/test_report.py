@@ -237,7 +237,8 @@ def test_a_session_prints_its_own_lines_only_and_leaves_links_picture_and_summar
 @pytest.mark.slow
 def test_a_verbose_session_prints_a_line_per_experiment_and_the_whole_table(tmp_path: Path) -> None:
     project, home = write_project(tmp_path / "project"), tmp_path / "state"
-    result = run_session(project, home, "-n", "2", "--bench-cv", "2x1", "-v")
+    # -vv: the helper runs pytest -q, and -q -vv is what a user's -v is.
+    result = run_session(project, home, "-n", "2", "--bench-cv", "2x1", "-vv")
     assert_session(result)
     shown = result.stdout + result.stderr
     (tmp_path / "terminal.txt").write_text(shown)
