@@ -37,10 +37,6 @@ class StatePaths:
         """MLflow's own output during a session (its logs, registration and run-link lines)."""
         return self.root / "session.log"
 
-    @property
-    def leaderboard_picture(self) -> Path:
-        return self.reports / "leaderboard.png"
-
     def create(self) -> StatePaths:
         for folder in (self.root, self.artifacts, self.reports):
             folder.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from titanic_bench.session.liveness import controller_alive, this_controller
 from titanic_bench.session.progress import Progress
 from titanic_bench.session.promotion import Promotion, promote_winner
 from titanic_bench.session.quiet import mlflow_output_to, route_mlflow_logging
-from titanic_bench.session.report import PICTURE_ARTIFACT, Leaderboard
+from titanic_bench.session.report import PICTURE_FILE, PICTURE_FOLDER, Leaderboard
 from titanic_bench.session.results import ExperimentResult, ranked
 from titanic_bench.stack.backend import mask_secrets
 from titanic_bench.stack.compose import compose_up
@@ -232,13 +232,13 @@ class Controller:
             self._links(results, promotion),
             self._reopen_note(),
         )
-        picture = self.leaderboard.figure() if results else None
-        self.leaderboard.write(self.paths.reports, picture)
+        self.leaderboard.write(self.paths.reports)
         status = "KILLED" if cut_short else "FAILED" if session_failed or self.gate_failures else "FINISHED"
         tags = {"champion": promotion.version or "none"}
-        figures = {PICTURE_ARTIFACT: picture} if picture is not None else {}
+        # The picture as written, not drawn again: drawing it costs about a second here.
+        pictures = {PICTURE_FOLDER: self.paths.reports / PICTURE_FILE} if results else {}
         end_session_run(
-            self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags, figures
+            self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags, pictures
         )
         if self.settings.summary:
             source = "--bench-summary or GITHUB_STEP_SUMMARY"

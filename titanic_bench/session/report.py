@@ -25,8 +25,8 @@ CV_COLUMNS: tuple[str, ...] = ("roc_auc", "accuracy")
 MARKDOWN_FILE = "leaderboard.md"
 JSON_FILE = "leaderboard.json"
 PICTURE_FILE = "leaderboard.png"
-#: Where the picture goes among the session run's artifacts.
-PICTURE_ARTIFACT = f"plots/{PICTURE_FILE}"
+#: The folder of the session run's artifacts the picture goes to.
+PICTURE_FOLDER = "plots"
 #: The terminal's default width: the compact tables and the prose fit in it.
 TERMINAL_WIDTH = 120
 #: Columns of the compact gate table, by header; headers the gate rows lack are left out.
@@ -227,8 +227,8 @@ class Leaderboard:
         ]
         return leaderboard_figure(entries, self.cv_columns)
 
-    def write(self, folder: Path, picture: Figure | None = None) -> list[Path]:
-        """Write the Markdown, the JSON and (when there are results) ``picture`` or :meth:`figure`."""
+    def write(self, folder: Path) -> list[Path]:
+        """Write the Markdown, the JSON and, when there are results, the picture."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in self.files().items():
@@ -236,7 +236,7 @@ class Leaderboard:
             path.write_text(text)
             written.append(path)
         if self.results:
-            (picture or self.figure()).savefig(folder / PICTURE_FILE)
+            self.figure().savefig(folder / PICTURE_FILE)
             written.append(folder / PICTURE_FILE)
         return written
 
