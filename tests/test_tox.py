@@ -8,6 +8,7 @@ run in a fresh git repository holding the project's own tox.ini, pyproject.toml 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,9 @@ def project(folder: Path) -> Path:
 
 
 def run(folder: Path, *command: str) -> None:
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    # Under `tox -e tests` the outer tox's variables (TOX_WORK_DIR...) must not steer the inner one.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TOX_")}
+    result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{command}: {result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
 
