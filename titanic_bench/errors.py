@@ -48,3 +48,7 @@ class ModelLoadError(BenchError):
 
 class ReproduceError(BenchError):
     """A logged run lacks what re-running it needs, or cannot be read."""
+
+
+class ReportError(BenchError):
+    """A report file the options name (the CI summary) cannot be written."""

@@ -76,6 +76,8 @@ class BenchSettings:
     backend_uri: str | None = None
     port: int = 0
     keep_server: bool = False
+    wide: bool = False
+    summary: str | None = None
     data: str = PACKAGE_SOURCE
     allow_other_data: bool = False
     experiment: str = DEFAULT_EXPERIMENT
@@ -248,6 +250,20 @@ OPTIONS: tuple[Option, ...] = (
         FlagKind.SWITCH,
     ),
     Option(
+        "bench_wide",
+        "print the whole leaderboard in the terminal, every column (-v does too)",
+        None,
+        "TITANIC_BENCH_WIDE",
+        _boolean,
+        FlagKind.SWITCH,
+    ),
+    Option(
+        "bench_summary",
+        "append the Markdown leaderboard to this file (GitHub Actions' job summary by default)",
+        None,
+        "GITHUB_STEP_SUMMARY",
+    ),
+    Option(
         "bench_data",
         "data source: package (shipped copy), kaggle, or a CSV path",
         _DEFAULTS.data,
@@ -399,6 +415,8 @@ def resolve(config: pytest.Config) -> BenchSettings:
         backend_uri=values["bench_backend_uri"],
         port=values["bench_port"],
         keep_server=values["bench_keep_server"],
+        wide=values["bench_wide"],
+        summary=values["bench_summary"],
         data=values["bench_data"],
         allow_other_data=values["bench_allow_other_data"],
         experiment=values["bench_experiment"],

@@ -32,6 +32,11 @@ class StatePaths:
     def server_log(self) -> Path:
         return self.root / "mlflow-server.log"
 
+    @property
+    def session_log(self) -> Path:
+        """MLflow's own output during a session (its logs, registration and run-link lines)."""
+        return self.root / "session.log"
+
     def create(self) -> StatePaths:
         for folder in (self.root, self.artifacts, self.reports):
             folder.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     controller = Controller(settings, config.rootpath, _sayer(config))
     config.stash[controller_key] = controller
-    config.pluginmanager.register(ResultCollector(controller), "titanic_bench_results")
+    verbose = config.get_verbosity() > 0
+    config.pluginmanager.register(ResultCollector(controller, verbose), "titanic_bench_results")
     _stop_on_sigterm()
     with _as_usage_error():
         config.stash[context_key] = controller.begin()
@@ -108,8 +109,9 @@ def _as_usage_error() -> Iterator[None]:
 class ResultCollector:
     """Collects results and progress from test reports; on the controller, from every worker's."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, verbose: bool) -> None:
         self.controller = controller
+        self.verbose = verbose
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if getattr(session.config, "workerinput", None) is None and session.items:
@@ -121,7 +123,12 @@ class ResultCollector:
             return
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
-                self.controller.record(ExperimentResult.from_json(str(value)))
+                result = ExperimentResult.from_json(str(value))
+                self.controller.record(result)
+                if self.verbose:
+                    from titanic_bench.session.report import finished_line
+
+                    self.controller.say(finished_line(result, self.controller.settings.selection_metric))
 
 
 class XdistHooks:
@@ -174,8 +181,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(error)
     if controller.leaderboard is not None:
         terminalreporter.write_sep("=", "titanic-bench leaderboard")
-        terminalreporter.write_line(controller.leaderboard.text())
-        terminalreporter.write_line(f"Reports: {controller.paths.reports}")
+        wide = controller.settings.wide or config.get_verbosity() > 0
+        terminalreporter.write_line(controller.leaderboard.text(wide=wide))
+        terminalreporter.write_line(f"Reports and picture: {controller.paths.reports}")
+        terminalreporter.write_line(f"MLflow's own output: {controller.paths.session_log}")
     for note in controller.notes:
         terminalreporter.write_line(f"titanic-bench: {note}")
     if controller.gate_failures:

@@ -126,7 +126,18 @@ def test_engineered_features_read_titles_family_port_and_cabin(titanic: pd.DataF
     assert values["title_mrs"] == 1 and values["title_mr"] == 0
     assert values["family_size"] == 1 and values["with_family"] == 1
     assert values["cabin_known"] == 0  # MissingIndicator: 1 means the cabin is missing
-    assert values["port__Embarked_C"] == 1
+    assert values["Embarked_C"] == 1
+
+
+@pytest.mark.parametrize("feature_set", list(FeatureSet))
+def test_feature_names_are_the_datas_own_and_unique(titanic: pd.DataFrame, feature_set: FeatureSet) -> None:
+    preprocessor = build_preprocessor(feature_set).fit(titanic[list(INPUT_COLUMNS)])
+    names = feature_names(preprocessor)
+    assert len(names) == len(set(names)) == preprocessor.transform(titanic.head(1)).shape[1]
+    assert {"Sex_female", "Fare", "Pclass_3"} <= set(names)
+    assert not [name for name in names if "__" in name]
+    if feature_set is FeatureSet.ENGINEERED:
+        assert {"title_mr", "Embarked_S", "family_size", "cabin_known"} <= set(names)
 
 
 @pytest.mark.parametrize("spec", EXPERIMENTS, ids=lambda spec: spec.name)

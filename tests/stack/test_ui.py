@@ -3,6 +3,7 @@ ends a bad start with one line and exit code 2."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import signal
@@ -17,7 +18,12 @@ import pytest
 
 from tests.support.listener import answering_server
 from tests.support.processes import processes_mentioning, stop_groups_mentioning
+from titanic_bench.paths import state_paths
 from titanic_bench.stack.server import free_port, probe
+from titanic_bench.stack.ui import latest_links, reopen_command
+from titanic_bench.tracking.links import SessionLinks
+
+LINKS = SessionLinks("http://127.0.0.1:1", "4", "s-9", ("r" * 32,), "titanic_survival", "2")
 
 #: Generous: the server's start-up is mostly importing MLflow, slow on a busy machine.
 START_TIMEOUT = 300
@@ -48,8 +54,15 @@ def first_line(stream: IO[str] | None, timeout: float) -> str:
         return ""
 
 
+def write_latest_session(home: Path) -> None:
+    (home / "reports").mkdir(parents=True)
+    board = {"session_id": "s-9", "links": LINKS.to_dict()}
+    (home / "reports" / "leaderboard.json").write_text(json.dumps(board))
+
+
 def test_ui_serves_the_state_folder_until_interrupted(no_process_left: Path) -> None:
     home = no_process_left
+    write_latest_session(home)
     # Its own process group, so the clean-up can stop the command and all it started.
     process = subprocess.Popen(
         ui_command(home, "--port", "0"), stdout=subprocess.PIPE, text=True, start_new_session=True
@@ -60,6 +73,13 @@ def test_ui_serves_the_state_folder_until_interrupted(no_process_left: Path) -> 
         assert match, line
         assert probe(match.group(1)) is None
         assert (home / "mlflow.db").exists()
+        # The latest session's links, on this server's address.
+        moved = LINKS.on(match.group(1))
+        lines = [first_line(process.stdout, 30) for _ in range(4)]
+        assert lines == [
+            "Latest session s-9:\n",
+            *(f"  {label}: {url}\n" for label, url in moved.labelled()),
+        ]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:
@@ -108,3 +128,19 @@ def test_ui_with_a_bad_backend_says_so_in_one_line(
     result = run_ui(no_process_left, "--port", "0", "--backend-uri", backend.format(closed=free_port()))
     assert_one_line_error(result, expected)
     assert "hunter2" not in result.stderr
+
+
+def test_the_reopen_command_names_the_state_port_and_a_masked_backend(tmp_path: Path) -> None:
+    paths = state_paths(tmp_path / "my state")
+    default = f"sqlite:///{paths.database}"
+    assert reopen_command(paths, 5123, default) == f"titanic-bench ui --home '{paths.root}' --port 5123"
+    other = reopen_command(paths, 5123, "postgresql://bench:hunter2@db/bench")
+    assert other.endswith("--port 5123 --backend-uri 'postgresql://bench:***@db/bench'")
+    assert "hunter2" not in other
+
+
+def test_latest_links_are_none_before_any_session(tmp_path: Path) -> None:
+    paths = state_paths(tmp_path)
+    assert latest_links(paths, "http://127.0.0.1:2") is None
+    write_latest_session(tmp_path)
+    assert latest_links(paths, "http://127.0.0.1:2") == ("s-9", LINKS.on("http://127.0.0.1:2"))

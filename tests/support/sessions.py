@@ -56,6 +56,8 @@ _ISOLATED = (
     "TITANIC_BENCH_BASELINE",
     "PYTEST_ADDOPTS",
     "PYTEST_XDIST_WORKER",
+    # Under GitHub Actions a test's session would append its leaderboard to the job's summary.
+    "GITHUB_STEP_SUMMARY",
 )
 
 

@@ -9,6 +9,7 @@ without this package and its skops allow-list stays small.
 
 from __future__ import annotations
 
+from collections import Counter
 from enum import StrEnum
 
 import numpy as np
@@ -99,17 +100,23 @@ _SINGLE_COLUMN_OUTPUTS = {"family_size": "family_size", "with_family": "with_fam
 
 
 def feature_names(preprocessor: ColumnTransformer) -> list[str]:
-    """Names of the fitted preprocessor's output columns, in order."""
-    names: list[str] = []
+    """Names of the fitted preprocessor's output columns, in order, as the data names them.
+
+    One-hot and numeric columns keep scikit-learn's own names (``Sex_female``, ``Fare``);
+    only a name two transformers share is prefixed with its transformer (``port__...``),
+    so a name never stands for two columns.
+    """
+    named: list[tuple[str, str]] = []
     for name, transformer, columns in preprocessor.transformers_:
         if name == "remainder":
             continue
         if name in _SINGLE_COLUMN_OUTPUTS:
-            names.append(_SINGLE_COLUMN_OUTPUTS[name])
+            named.append((name, _SINGLE_COLUMN_OUTPUTS[name]))
         elif name == "title":
-            names += [f"title_{title}" for title in transformer[-1].get_feature_names_out()]
+            named += [(name, f"title_{title}") for title in transformer[-1].get_feature_names_out()]
         elif name == "cabin_known":
-            names.append("cabin_known")
+            named.append((name, "cabin_known"))
         else:
-            names += [f"{name}__{out}" for out in transformer.get_feature_names_out(columns)]
-    return names
+            named += [(name, str(out)) for out in transformer.get_feature_names_out(columns)]
+    counts = Counter(out for _, out in named)
+    return [out if counts[out] == 1 else f"{name}__{out}" for name, out in named]

@@ -24,14 +24,17 @@ from titanic_bench.session.context import SessionContext
 from titanic_bench.session.liveness import controller_alive, this_controller
 from titanic_bench.session.progress import Progress
 from titanic_bench.session.promotion import Promotion, promote_winner
-from titanic_bench.session.report import Leaderboard
-from titanic_bench.session.results import ExperimentResult
+from titanic_bench.session.quiet import mlflow_output_to, route_mlflow_logging
+from titanic_bench.session.report import PICTURE_FILE, PICTURE_FOLDER, Leaderboard
+from titanic_bench.session.results import ExperimentResult, ranked
 from titanic_bench.stack.backend import mask_secrets
 from titanic_bench.stack.compose import compose_up
 from titanic_bench.stack.locks import promotion_lock
 from titanic_bench.stack.server import EmbeddedServer, Retry, start_embedded, wait_for_server
+from titanic_bench.stack.ui import reopen_command
 from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.environment import describe, model_requirements
+from titanic_bench.tracking.links import SessionLinks
 from titanic_bench.tracking.runs import close_dead_sessions, end_open_runs, end_session_run, open_session
 
 Say = Callable[[str], None]
@@ -98,7 +101,9 @@ class Controller:
             if self.server is not None:
                 self.server.wait_ready()
                 self._follow_the_server()
-            self.context = self._open_session(self.pending, self.data)
+            route_mlflow_logging(self.paths.session_log)
+            with mlflow_output_to(self.paths.session_log):
+                self.context = self._open_session(self.pending, self.data)
         except BaseException:
             self.stop()
             raise
@@ -178,11 +183,9 @@ class Controller:
             self.say(
                 f"titanic-bench: ended as FAILED the runs of earlier sessions whose process died: {sessions}"
             )
-        # The UI link is printed and logged with the leaderboard: never with a password in it.
+        # The UI's address is printed and logged with the leaderboard: never with a password in it.
         uri = pending.tracking_uri
-        ui_url = (
-            f"{mask_secrets(uri)}/#/experiments/{session.experiment_id}" if uri.startswith("http") else ""
-        )
+        ui_url = f"{mask_secrets(uri).rstrip('/')}/" if uri.startswith("http") else ""
         return replace(
             pending, experiment_id=session.experiment_id, parent_run_id=session.run_id, ui_url=ui_url
         )
@@ -195,10 +198,16 @@ class Controller:
         """Promote the winner, write and log the leaderboard, close the session run.
 
         A session ``cut_short`` (interrupted, stopped early, a worker lost) promotes
-        nothing, writes no baseline, and ends its runs that are still open.
+        nothing, writes no baseline, and ends its runs that are still open. What MLflow
+        prints meanwhile goes to the session log.
         """
         if self.context is None or self.tracker is None or self.data is None:
             return None
+        with mlflow_output_to(self.paths.session_log):
+            return self._finish(session_failed, cut_short)
+
+    def _finish(self, session_failed: bool, cut_short: str) -> Leaderboard:
+        assert self.context is not None and self.tracker is not None and self.data is not None
         results = list(self.results.values())
         if cut_short:
             promotion = Promotion(winner=None, reason=cut_short, cut_short=True)
@@ -215,13 +224,47 @@ class Controller:
         if self.settings.update_baseline:
             self._update_baseline(results, session_failed or bool(cut_short or self.gate_failures))
         self.leaderboard = Leaderboard.build(
-            self.context.session_id, self.settings.selection_metric, results, promotion, self.context.ui_url
+            self.context.session_id,
+            self.settings.selection_metric,
+            results,
+            promotion,
+            self.context.ui_url,
+            self._links(results, promotion),
+            self._reopen_note(),
         )
         self.leaderboard.write(self.paths.reports)
         status = "KILLED" if cut_short else "FAILED" if session_failed or self.gate_failures else "FINISHED"
         tags = {"champion": promotion.version or "none"}
-        end_session_run(self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags)
+        # The picture as written, not drawn again: drawing it costs about a second here.
+        pictures = {PICTURE_FOLDER: self.paths.reports / PICTURE_FILE} if results else {}
+        end_session_run(
+            self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags, pictures
+        )
+        if self.settings.summary:
+            source = "--bench-summary or GITHUB_STEP_SUMMARY"
+            self.leaderboard.append_summary(Path(self.settings.summary).expanduser(), source)
         return self.leaderboard
+
+    def _links(self, results: list[ExperimentResult], promotion: Promotion) -> SessionLinks | None:
+        assert self.context is not None
+        if not self.context.ui_url:
+            return None
+        order = tuple(r.run_id for r in ranked(results, self.settings.selection_metric))
+        context = self.context
+        base = context.ui_url.rstrip("/")
+        name = self.settings.registered_model
+        return SessionLinks(base, context.experiment_id, context.session_id, order, name, promotion.version)
+
+    def _reopen_note(self) -> str:
+        """How to see the links again when the embedded server stops with the session."""
+        if self.server is None or self.settings.keep_server:
+            return ""
+        command = reopen_command(self.paths, self.server.port, self.server.backend_uri)
+        return (
+            "MLflow UI: the embedded server stops with this session. Reopen it on the same state with\n"
+            f"  {command}\n"
+            "and these links show the runs again:"
+        )
 
     def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""

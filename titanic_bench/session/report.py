@@ -3,21 +3,53 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from titanic_bench.errors import ReportError
 from titanic_bench.gates.checks import GateCheck
 from titanic_bench.ml.metrics import METRIC_NAMES
 from titanic_bench.session.promotion import Promotion
 from titanic_bench.session.results import ExperimentResult, ranked
+from titanic_bench.tracking.links import SessionLinks
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Holdout columns; the cross-validated ones (mean ± 95% CI half-width) come first.
 COLUMNS: tuple[str, ...] = (*METRIC_NAMES, "fit_seconds")
 CV_COLUMNS: tuple[str, ...] = ("roc_auc", "accuracy")
 MARKDOWN_FILE = "leaderboard.md"
 JSON_FILE = "leaderboard.json"
+PICTURE_FILE = "leaderboard.png"
+#: The folder of the session run's artifacts the picture goes to.
+PICTURE_FOLDER = "plots"
+#: The terminal's default width: the compact tables and the prose fit in it.
+TERMINAL_WIDTH = 120
+#: Columns of the compact gate table, by header; headers the gate rows lack are left out.
+COMPACT_GATE_COLUMNS: tuple[str, ...] = ("experiment", "metric", "reference", "delta", "p-value", "verdict")
+#: Characters of a run id the compact table shows (the full ids are in the Markdown and JSON).
+SHORT_RUN_ID = 8
+
+
+def cv_header(metric: str) -> str:
+    return f"cv_{metric} (95% CI)"
+
+
+def compact_columns(selection_metric: str) -> dict[str, str]:
+    """The compact leaderboard's columns: header in :meth:`Leaderboard.rows` -> shorter header."""
+    return {
+        "experiment": "experiment",
+        cv_header(selection_metric): f"cv {selection_metric} ± CI",
+        cv_header("accuracy"): "cv accuracy ± CI",
+        "accuracy": "holdout acc",
+        "floors": "floors",
+        "gate": "gate",
+        "run_id": "run",
+    }
 
 
 @dataclass(frozen=True)
@@ -27,6 +59,9 @@ class Leaderboard:
     results: tuple[ExperimentResult, ...]
     promotion: Promotion
     ui_url: str
+    links: SessionLinks | None = None
+    #: Said before the links when the server stops with the session: how to reopen the UI.
+    reopen: str = ""
 
     @classmethod
     def build(
@@ -36,16 +71,24 @@ class Leaderboard:
         results: Sequence[ExperimentResult],
         promotion: Promotion,
         ui_url: str,
+        links: SessionLinks | None = None,
+        reopen: str = "",
     ) -> Leaderboard:
-        return cls(session_id, selection_metric, tuple(ranked(results, selection_metric)), promotion, ui_url)
+        order = tuple(ranked(results, selection_metric))
+        return cls(session_id, selection_metric, order, promotion, ui_url, links, reopen)
+
+    @property
+    def cv_columns(self) -> tuple[str, ...]:
+        """The cross-validated columns: the selection metric's first, then :data:`CV_COLUMNS`."""
+        return tuple(dict.fromkeys((self.selection_metric, *CV_COLUMNS)))
 
     def rows(self) -> list[list[str]]:
-        cv_headers = [f"cv_{column} (95% CI)" for column in CV_COLUMNS]
+        cv_headers = [cv_header(column) for column in self.cv_columns]
         header = ["experiment", *cv_headers, *COLUMNS, "floors", "gate", "run_id"]
         body = [
             [
                 r.spec,
-                *(_mean_ci(r, c) for c in CV_COLUMNS),
+                *(_mean_ci(r, c) for c in self.cv_columns),
                 *(f"{r.metrics.get(c, float('nan')):.4f}" for c in COLUMNS),
                 "PASS" if r.passed else "FAIL",
                 _gate_cell(r),
@@ -75,19 +118,37 @@ class Leaderboard:
             f"{promotion.version} (@{promotion.alias}), {promotion.reason}."
         )
 
-    def text(self) -> str:
+    def compact_rows(self) -> list[list[str]]:
+        """The leaderboard's chosen columns under short headers, run ids cut short."""
+        columns = compact_columns(self.selection_metric)
+        rows = _columns(self.rows(), columns)
+        run = rows[0].index("run")
+        return [rows[0], *([*row[:run], row[run][:SHORT_RUN_ID], *row[run + 1 :]] for row in rows[1:])]
+
+    def text(self, wide: bool = False) -> str:
+        """The terminal report: compact tables fitting :data:`TERMINAL_WIDTH`, or every column."""
         gate = self.gate_rows()
+        if gate and not wide:
+            gate = _columns(gate, {name: name for name in COMPACT_GATE_COLUMNS})
         title = "Regression gate (corrected resampled t-test on matched folds):"
         gate_lines = ["", title, *_text_table(gate)]
+        prose = [self.champion_line(), *(self.link_lines())]
+        width = 10_000 if wide else TERMINAL_WIDTH
         return "\n".join(
             [
-                *_text_table(self.rows()),
+                *_text_table(self.rows() if wide else self.compact_rows()),
                 *(gate_lines if gate else []),
                 "",
-                self.champion_line(),
-                f"MLflow UI: {self.ui_url}",
+                *(_wrapped(line, width) for line in prose),
             ]
         )
+
+    def link_lines(self) -> list[str]:
+        """Where to see the runs: the links (URLs are never wrapped), and how to reopen the UI."""
+        if self.links is None:
+            return [f"MLflow UI: {self.ui_url}"] if self.ui_url else []
+        intro = self.reopen.splitlines() if self.reopen else ["MLflow UI:"]
+        return [*intro, *(f"  {label}: {url}" for label, url in self.links.labelled())]
 
     def markdown(self) -> str:
         gate = self.gate_rows()
@@ -111,7 +172,7 @@ class Leaderboard:
                 *(gate_part if gate else []),
                 self.champion_line(),
                 "",
-                f"MLflow UI: {self.ui_url}",
+                *self.link_lines(),
                 "",
             ]
         )
@@ -122,6 +183,8 @@ class Leaderboard:
             "session_id": self.session_id,
             "selection_metric": self.selection_metric,
             "ui_url": self.ui_url,
+            "links": self.links.to_dict() if self.links else None,
+            "reopen": self.reopen,
             "results": [json.loads(result.to_json()) for result in self.results],
             "champion": {
                 "spec": promotion.winner.spec if promotion.winner else None,
@@ -136,13 +199,45 @@ class Leaderboard:
     def files(self) -> dict[str, str]:
         return {MARKDOWN_FILE: self.markdown(), JSON_FILE: json.dumps(self.as_dict(), indent=2)}
 
+    def append_summary(self, path: Path, source: str) -> None:
+        """Append the Markdown leaderboard to a CI's summary file (``source`` named it)."""
+        try:
+            with path.open("a", encoding="utf-8") as summary:
+                summary.write(self.markdown() + "\n")
+        except OSError as error:
+            raise ReportError(
+                f"the summary file {path} ({source}) cannot be written ({error.strerror or error}): "
+                "pass a writable path, or unset it."
+            ) from None
+
+    def figure(self) -> Figure:
+        """The picture: each run's CV mean and interval per CV column, floors, the champion."""
+        from titanic_bench.ml.figures import BoardEntry, leaderboard_figure
+
+        promotion = self.promotion
+        champion = promotion.winner.spec if promotion.winner and promotion.version else None
+        entries = [
+            BoardEntry(
+                r.spec,
+                {c: _interval(r, c) for c in self.cv_columns if f"cv_{c}_mean" in r.metrics},
+                {c: floor for c, floor in r.floors.items() if c in self.cv_columns},
+                r.spec == champion,
+            )
+            for r in self.results
+        ]
+        return leaderboard_figure(entries, self.cv_columns)
+
     def write(self, folder: Path) -> list[Path]:
+        """Write the Markdown, the JSON and, when there are results, the picture."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in self.files().items():
             path = folder / name
             path.write_text(text)
             written.append(path)
+        if self.results:
+            self.figure().savefig(folder / PICTURE_FILE)
+            written.append(folder / PICTURE_FILE)
         return written
 
 
@@ -152,6 +247,23 @@ def _mean_ci(result: ExperimentResult, metric: str) -> str:
         return "-"
     half = (result.metrics[f"cv_{metric}_ci_high"] - result.metrics[f"cv_{metric}_ci_low"]) / 2
     return f"{mean:.4f} ± {half:.4f}"
+
+
+def finished_line(result: ExperimentResult, selection_metric: str) -> str:
+    """The one line ``-v`` prints when an experiment's run is logged."""
+    gate = _gate_cell(result)
+    return (
+        f"titanic-bench: {result.spec} finished: cv {selection_metric} {_mean_ci(result, selection_metric)}, "
+        f"holdout accuracy {result.metrics.get('accuracy', float('nan')):.4f}, "
+        f"floors {'PASS' if result.passed else 'FAIL'}"
+        + ("" if gate == "-" else f", gate {gate}")
+        + f", run {result.run_id[:SHORT_RUN_ID]}"
+    )
+
+
+def _interval(result: ExperimentResult, metric: str) -> tuple[float, float, float]:
+    values = result.metrics
+    return values[f"cv_{metric}_mean"], values[f"cv_{metric}_ci_low"], values[f"cv_{metric}_ci_high"]
 
 
 def _gate_cell(result: ExperimentResult) -> str:
@@ -188,6 +300,20 @@ def _text_table(rows: list[list[str]]) -> list[str]:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
+
+
+def _columns(rows: list[list[str]], chosen: Mapping[str, str]) -> list[list[str]]:
+    """The ``chosen`` columns of ``rows`` (by header, renamed to its value); absent ones skipped."""
+    header = rows[0]
+    picked = [(header.index(name), shown) for name, shown in chosen.items() if name in header]
+    return [[shown for _, shown in picked], *([row[i] for i, _ in picked] for row in rows[1:])]
+
+
+def _wrapped(line: str, width: int) -> str:
+    # URLs and indented commands stay whole, to be clicked or copied.
+    if len(line) <= width or "://" in line or line.startswith(" "):
+        return line
+    return textwrap.fill(line, width=width, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _markdown_table(rows: list[list[str]]) -> list[str]:

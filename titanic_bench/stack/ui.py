@@ -7,15 +7,41 @@ What goes wrong (a port in use, a backend that cannot be used, a server that die
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import signal
 import threading
 from types import FrameType
 
-from titanic_bench.paths import state_paths
-from titanic_bench.stack.backend import BACKEND_ENV, mask_secrets
+from titanic_bench.paths import StatePaths, state_paths
+from titanic_bench.stack.backend import BACKEND_ENV, default_backend_uri, mask_secrets
 from titanic_bench.stack.server import start_embedded
+from titanic_bench.tracking.links import SessionLinks
 
 PORT_FLAG = "--port"
+COMMAND = "titanic-bench ui"
+#: The leaderboard file of the latest session in the state folder, whose links ``ui`` prints.
+LEADERBOARD_JSON = "leaderboard.json"
+
+
+def reopen_command(paths: StatePaths, port: int, backend_uri: str) -> str:
+    """The command that serves the same state on the same port (a password stays masked)."""
+    words = [COMMAND, "--home", shlex.quote(str(paths.root)), PORT_FLAG, str(port)]
+    if backend_uri != default_backend_uri(paths):
+        words += ["--backend-uri", shlex.quote(mask_secrets(backend_uri))]
+    return " ".join(words)
+
+
+def latest_links(paths: StatePaths, url: str) -> tuple[str, SessionLinks] | None:
+    """The latest session's id and links on the server at ``url``; None before any session."""
+    try:
+        board = json.loads((paths.reports / LEADERBOARD_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    links = board.get("links") if isinstance(board, dict) else None
+    if not isinstance(links, dict):
+        return None
+    return str(board.get("session_id", "")), SessionLinks.from_dict(links).on(url)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    server = start_embedded(state_paths(args.home), args.backend_uri, args.port, port_flag=PORT_FLAG)
+    paths = state_paths(args.home)
+    server = start_embedded(paths, args.backend_uri, args.port, port_flag=PORT_FLAG)
     # SIGTERM too: without a handler it would end this process and leave the server running.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
@@ -37,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         server.wait_ready()
         backend = mask_secrets(server.backend_uri)
         print(f"MLflow UI: {server.url}  (backend {backend}; Ctrl-C stops it)", flush=True)
+        latest = latest_links(paths, server.url)
+        if latest is not None:
+            session_id, links = latest
+            lines = [f"  {label}: {link}" for label, link in links.labelled()]
+            print("\n".join([f"Latest session {session_id}:", *lines]), flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanic_bench.data.loading import DATASET_NAME, TARGET_COLUMN, TitanicData
@@ -131,12 +132,20 @@ def find_session_run(tracker: Tracker, experiment_name: str, session_id: str) ->
 
 
 def end_session_run(
-    tracker: Tracker, run_id: str, status: str, files: Mapping[str, str], tags: Mapping[str, str]
+    tracker: Tracker,
+    run_id: str,
+    status: str,
+    files: Mapping[str, str],
+    tags: Mapping[str, str],
+    pictures: Mapping[str, Path] | None = None,
 ) -> None:
-    """Attach the leaderboard files and close the session run."""
+    """Attach the leaderboard files, and ``pictures`` (artifact folder -> file already drawn),
+    and close the session run."""
     with tracker.call("closing the session run"):
         for name, text in files.items():
             tracker.client.log_text(run_id, text, f"{SESSION_REPORTS}/{name}")
+        for folder, picture in (pictures or {}).items():
+            tracker.client.log_artifact(run_id, str(picture), folder)
         for key, value in tags.items():
             tracker.client.set_tag(run_id, key, value)
         tracker.client.set_terminated(run_id, status)
