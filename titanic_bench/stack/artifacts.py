@@ -94,7 +94,9 @@ def check_bucket(destination: str, s3_environment: Mapping[str, str]) -> None:
         with _environment(s3_environment):
             # MLflow passes MLFLOW_S3_ENDPOINT_URL to boto3; botocore reads AWS_ENDPOINT_URL* itself.
             endpoint_url = s3_environment.get(ENDPOINT_VARIABLES[0]) or None
-            boto3.client("s3", endpoint_url=endpoint_url, config=timeouts).head_bucket(Bucket=bucket)
+            # A new session: boto3.client() would reuse the default one and its cached credentials.
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=timeouts)
+            client.head_bucket(Bucket=bucket)
     except NoCredentialsError:
         raise ArtifactStoreError(
             f"no S3 credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
