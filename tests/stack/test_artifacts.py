@@ -4,19 +4,27 @@ kept out of the harness's own process."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
+from tests.serving.helpers import TITANIC_BENCH, started_client
 from tests.support.s3 import S3Server
+from tests.support.sessions import BenchProject, session_command, session_environment, wait_for_finished_run
 from titanic_bench.errors import ArtifactStoreError
+from titanic_bench.serving.app import ServeSettings, create_app
 from titanic_bench.stack.artifacts import (
     check_bucket,
     check_destination,
     endpoint_of,
     take_s3_environment,
 )
-from titanic_bench.stack.server import EmbeddedServer, free_port, server_command
+from titanic_bench.stack.server import EmbeddedServer, free_port, server_command, stop_process_group
 
 
 def test_destinations_the_server_takes(tmp_path: Path) -> None:
@@ -110,3 +118,208 @@ def test_no_credentials_at_all_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
     endpoint = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ArtifactStoreError, match="no S3 credentials for bucket 'mlflow'"):
         check_bucket("s3://mlflow", {"MLFLOW_S3_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"})
+
+
+# --- whole sessions on the S3 destination ---------------------------------------------------
+
+#: The harness's own S3 variables reach no process but the server: each worker's test and
+#: the controller (after its last MLflow call) write down the S3 variable names they see.
+ENVIRONMENT_CONFTEST = """
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+S3_PREFIXES = ("AWS_", "MLFLOW_S3_")
+
+
+def _write(kind):
+    seen = sorted(name for name in os.environ if name.startswith(S3_PREFIXES))
+    folder = Path(os.environ["BENCH_ENV_RECORD"])
+    folder.mkdir(exist_ok=True)
+    (folder / f"{kind}-{os.getpid()}.json").write_text(json.dumps(seen))
+
+
+@pytest.fixture(autouse=True)
+def _record_environment():
+    _write("worker" if os.environ.get("PYTEST_XDIST_WORKER") else "single")
+    yield
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        _write("worker")
+
+
+def pytest_terminal_summary(config):
+    if not hasattr(config, "workerinput"):
+        _write("controller")
+
+
+@pytest.fixture(autouse=True)
+def _hold_the_second(request):
+    gate = os.environ.get("BENCH_HOLD_SECOND")
+    if gate and request.node.callspec.id == "second":
+        for _ in range(6000):
+            if Path(gate).exists():
+                break
+            time.sleep(0.1)
+    yield
+"""
+
+#: Two cheap specs in the order they run without xdist: ``first``, then ``second``.
+TWO_CHEAP = """
+import dataclasses
+
+import pytest
+
+from titanic_bench import EXPERIMENTS, assert_result
+
+LOGISTIC = next(spec for spec in EXPERIMENTS if spec.name == "logistic_regression")
+SPECS = [dataclasses.replace(LOGISTIC, name=name, title=name) for name in ("first", "second")]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_experiment(spec, titanic_bench):
+    assert_result(titanic_bench.run(spec))
+"""
+
+
+def s3_project(root: Path) -> BenchProject:
+    project = BenchProject.create(root, root / "state", bench_file=TWO_CHEAP)
+    conftest = project.root / "conftest.py"
+    conftest.write_text(conftest.read_text() + ENVIRONMENT_CONFTEST)
+    return project
+
+
+def recorded_environments(folder: Path) -> dict[str, list[str]]:
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+
+
+@pytest.mark.slow
+def test_a_session_keeps_its_artifacts_in_the_bucket_and_clients_need_no_s3_variable(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    project, record = s3_project(tmp_path / "project"), tmp_path / "environments"
+    env = {**s3_server.server_environment(), "BENCH_ENV_RECORD": str(record)}
+    args = ("-n", "2", f"--bench-artifacts=s3://{s3_bucket}/bench", "--bench-keep-server", "--bench-cv=3x1")
+    result = project.run(*args, env=env)
+    assert result.ret == 0, result.stdout.str()[-4000:]
+    kept = re.search(
+        r"MLflow server kept running at (http://\S+) \(process group (\d+)\)", result.stdout.str()
+    )
+    assert kept is not None, result.stdout.str()[-2000:]
+    url, group = kept[1], int(kept[2])
+    try:
+        check_the_bucket_holds_the_session(s3_server, s3_bucket, project)
+        environments = recorded_environments(record)
+        assert sorted(kind.split("-")[0] for kind in environments) == ["controller", "worker", "worker"]
+        assert all(names == [] for names in environments.values()), environments
+        check_clients_read_the_champion_through_the_proxy(url, project)
+    finally:
+        stop_process_group(group)
+    output = result.stdout.str() + result.stderr.str()
+    assert s3_server.secret_key not in output
+    assert not any(
+        s3_server.secret_key in path.read_text(errors="replace") for path in files_of(project.home)
+    )
+
+
+def files_of(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file() and path.stat().st_size < 5_000_000]
+
+
+def check_the_bucket_holds_the_session(s3_server: S3Server, bucket: str, project: BenchProject) -> None:
+    keys = set(s3_server.objects(bucket))
+    runs = project.experiment_runs()
+    assert sorted(run.data.tags["spec"] for run in runs) == ["first", "second"]
+    for run in runs:
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), run.info.artifact_uri
+        prefix = f"bench/{run.info.experiment_id}/{run.info.run_id}/artifacts/"
+        expected = {
+            "plots/confusion_matrix.png",
+            "plots/roc_curve.png",
+            "plots/feature_importance.png",
+            "reports/classification_report.txt",
+            "reports/feature_importance.json",
+            "environment.json",
+        }
+        assert {prefix + name for name in expected} <= keys, sorted(keys)
+        models = [key for key in keys if key.startswith(f"bench/{run.info.experiment_id}/models/")]
+        model_files = {key.rsplit("/", 1)[-1] for key in models}
+        assert {"MLmodel", "model.skops"} <= model_files, models
+    session = runs[0].data.tags["session_id"]
+    client = project.client()
+    [session_run] = client.search_runs(
+        [runs[0].info.experiment_id], f"tags.session_id = '{session}' and tags.run_kind = 'session'"
+    )
+    session_prefix = f"bench/{session_run.info.experiment_id}/{session_run.info.run_id}/artifacts/reports/"
+    assert {session_prefix + "leaderboard.json", session_prefix + "leaderboard.md"} <= keys
+    # Nothing went to the state folder's artifacts.
+    assert not [path for path in (project.home / "artifacts").rglob("*") if path.is_file()]
+
+
+def check_clients_read_the_champion_through_the_proxy(url: str, project: BenchProject) -> None:
+    """The API and ``reproduce``, in processes without any S3 variable, read from the bucket
+    through the server: the server's log shows proxied artifact reads and no presigned URL."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "MLFLOW_S3_"))}
+    clean.pop("MLFLOW_TRACKING_URI", None)
+    champion = MlflowClient(url).get_model_version_by_alias("titanic_survival", "champion")
+    reproduced = subprocess.run(
+        [str(TITANIC_BENCH), "reproduce", champion.tags["run_id"], "--tracking-uri", url],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert reproduced.returncode == 0, reproduced.stdout[-2000:] + reproduced.stderr[-2000:]
+    settings = ServeSettings(
+        model_uri="models:/titanic_survival@champion", tracking_uri=url, poll_seconds=60.0
+    )
+    for client in started_client(create_app(settings)):
+        assert client.get("/health").json()["model_version"] == str(champion.version)
+        answer = client.post(
+            "/predict", json={"pclass": 1, "sex": "female", "age": 30.0, "sibsp": 0, "parch": 0, "fare": 80.0}
+        )
+        assert answer.status_code == 200 and answer.json()["survived"] in (0, 1)
+    log = (project.home / "mlflow-server.log").read_text()
+    assert "/api/2.0/mlflow-artifacts/artifacts/" in log
+    assert "/presigned/" not in log and "presigned-download-url" not in log
+
+
+@pytest.mark.slow
+def test_a_bucket_removed_mid_session_is_one_clear_error_and_nothing_is_promoted(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    project, gate = s3_project(tmp_path / "project"), tmp_path / "bucket-removed"
+    env = {
+        **session_environment(project.home),
+        **s3_server.server_environment(),
+        "BENCH_ENV_RECORD": str(tmp_path / "environments"),
+        "BENCH_HOLD_SECOND": str(gate),
+    }
+    command = session_command("-p", "no:xdist", f"--bench-artifacts=s3://{s3_bucket}", "--bench-cv=3x1")
+    session = subprocess.Popen(
+        command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_finished_run(project.home)
+        s3_server.remove_bucket(s3_bucket)
+        gate.touch()
+        output, _ = session.communicate(timeout=600)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+    assert session.returncode == 1, output[-4000:]
+    expected = (
+        f"the artifact store failed during the session: bucket '{s3_bucket}' at {s3_server.endpoint} "
+        "does not exist"
+    )
+    assert expected in output and "nothing was promoted" in output, output[-4000:]
+    assert s3_server.secret_key not in output
+    versions = project.client().search_model_versions("name = 'titanic_survival'")
+    assert versions == [] or all("champion" not in version.aliases for version in versions)

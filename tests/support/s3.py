@@ -124,6 +124,8 @@ def weed_command(binary: str, folder: Path, ports: dict[str, int], config: Path)
         "admin.ui": "false",
         "s3.port.iceberg": "0",
         "s3.port.lance": "0",
+        # A real store does not bring a deleted bucket back on the next upload.
+        "s3.autoCreateBucket": "false",
         "s3.config": str(config),
         "filer.localSocket": str(folder / "filer.sock"),
         "s3.localSocket": str(folder / "s3.sock"),
