@@ -8,6 +8,8 @@ import json
 import os
 import re
 import subprocess
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,13 @@ from mlflow.tracking import MlflowClient
 
 from tests.serving.helpers import TITANIC_BENCH, started_client
 from tests.support.s3 import S3Server
-from tests.support.sessions import BenchProject, session_command, session_environment, wait_for_finished_run
+from tests.support.sessions import (
+    STARTS_LOG_ENV,
+    BenchProject,
+    session_command,
+    session_environment,
+    wait_for_finished_run,
+)
 from titanic_bench.errors import ArtifactStoreError
 from titanic_bench.serving.app import ServeSettings, create_app
 from titanic_bench.stack.artifacts import (
@@ -290,6 +298,18 @@ def check_clients_read_the_champion_through_the_proxy(url: str, project: BenchPr
     assert "/presigned/" not in log and "presigned-download-url" not in log
 
 
+def first_run_finished(session: subprocess.Popen[str], home: Path, timeout: float = 600.0) -> None:
+    """Until an experiment run of ``session`` is FINISHED; fails at once if the session ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if session.poll() is not None:
+            raise AssertionError(f"the session ended early:\n{session.communicate()[0][-4000:]}")
+        with suppress(AssertionError):
+            wait_for_finished_run(home, timeout=2.0)
+            return
+    raise AssertionError(f"no experiment run finished within {timeout:.0f} s")
+
+
 @pytest.mark.slow
 def test_a_bucket_removed_mid_session_is_one_clear_error_and_nothing_is_promoted(
     s3_server: S3Server, s3_bucket: str, tmp_path: Path
@@ -300,13 +320,14 @@ def test_a_bucket_removed_mid_session_is_one_clear_error_and_nothing_is_promoted
         **s3_server.server_environment(),
         "BENCH_ENV_RECORD": str(tmp_path / "environments"),
         "BENCH_HOLD_SECOND": str(gate),
+        STARTS_LOG_ENV: str(project.starts_log),
     }
     command = session_command("-p", "no:xdist", f"--bench-artifacts=s3://{s3_bucket}", "--bench-cv=3x1")
     session = subprocess.Popen(
         command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        wait_for_finished_run(project.home)
+        first_run_finished(session, project.home)
         s3_server.remove_bucket(s3_bucket)
         gate.touch()
         output, _ = session.communicate(timeout=600)
