@@ -344,3 +344,25 @@ def test_a_bucket_removed_mid_session_is_one_clear_error_and_nothing_is_promoted
     assert s3_server.secret_key not in output
     versions = project.client().search_model_versions("name = 'titanic_survival'")
     assert versions == [] or all("champion" not in version.aliases for version in versions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("problem", ["missing bucket", "closed port"])
+def test_a_bad_bucket_or_endpoint_stops_the_session_before_any_server_or_training(
+    s3_server: S3Server, tmp_path: Path, problem: str
+) -> None:
+    project = s3_project(tmp_path / "project")
+    env = {**s3_server.server_environment(), "BENCH_ENV_RECORD": str(tmp_path / "environments")}
+    if problem == "closed port":
+        env["MLFLOW_S3_ENDPOINT_URL"] = endpoint = f"http://127.0.0.1:{free_port()}"
+        expected = f"titanic-bench: the artifact store is unreachable for bucket 'absent' at {endpoint}"
+    else:
+        expected = f"titanic-bench: bucket 'absent' at {s3_server.endpoint} does not exist"
+    result = project.run("-n", "2", "--bench-artifacts=s3://absent/x", env=env)
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output[-3000:]
+    [line] = [line for line in output.splitlines() if "titanic-bench:" in line]
+    assert line.removeprefix("ERROR: ").startswith(expected), line
+    assert s3_server.secret_key not in output and "Traceback" not in output
+    assert project.server_starts() == 0  # stopped before the server, so before any training
+    assert not (project.home / "mlflow.db").exists()
