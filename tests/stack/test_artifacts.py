@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -122,6 +123,12 @@ def test_an_unreachable_endpoint_is_one_line_without_the_secret() -> None:
     message = str(caught.value)
     assert message.startswith(f"the artifact store is unreachable for bucket 'mlflow' at {endpoint}")
     assert "very-secret" not in message and "\n" not in message
+
+
+def test_without_boto3_an_s3_destination_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an environment without the s3 extra sees
+    with pytest.raises(ArtifactStoreError, match=r"needs boto3, .*pip install 'titanic-bench\[s3\]'"):
+        check_bucket("s3://mlflow", {})
 
 
 def test_no_credentials_at_all_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from titanic_bench.errors import ArtifactStoreError
+from titanic_bench.stack.backend import mask_secrets
 
 ARTIFACTS_ENV = "TITANIC_BENCH_ARTIFACTS"
 S3_SCHEME = "s3"
@@ -72,15 +73,21 @@ def take_s3_environment(environ: MutableMapping[str, str] | None = None) -> dict
 def endpoint_of(s3_environment: Mapping[str, str]) -> str:
     """The endpoint the server will use, for messages: the variable's value, else AWS's default."""
     chosen = next((s3_environment[name] for name in ENDPOINT_VARIABLES if s3_environment.get(name)), None)
-    return chosen or "AWS S3 (no MLFLOW_S3_ENDPOINT_URL or AWS_ENDPOINT_URL set)"
+    return mask_secrets(chosen) if chosen else "AWS S3 (no MLFLOW_S3_ENDPOINT_URL or AWS_ENDPOINT_URL set)"
 
 
 def check_bucket(destination: str, s3_environment: Mapping[str, str]) -> None:
     """Raise :class:`ArtifactStoreError` unless the bucket of ``destination`` answers HEAD with
     the credentials in ``s3_environment`` (read as the server will read them)."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    except ImportError:
+        raise ArtifactStoreError(
+            f"the artifact destination {destination} needs boto3, which is not installed; "
+            "pip install 'titanic-bench[s3]'."
+        ) from None
 
     bucket, endpoint = urlsplit(destination).netloc, endpoint_of(s3_environment)
     where = f"bucket {bucket!r} at {endpoint}"
