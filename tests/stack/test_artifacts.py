@@ -82,6 +82,19 @@ def test_the_server_gets_the_s3_destination_and_variables(tmp_path: Path) -> Non
     assert plain[plain.index("--artifacts-destination") + 1] == str(tmp_path)
 
 
+def test_fast_tier_the_check_passes_on_a_bucket_and_names_a_missing_one(moto_server: dict[str, str]) -> None:
+    import boto3
+
+    endpoint = moto_server["MLFLOW_S3_ENDPOINT_URL"]
+    client = boto3.session.Session(
+        aws_access_key_id="moto", aws_secret_access_key="moto-secret", region_name="us-east-1"
+    ).client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="fast-tier")
+    check_bucket("s3://fast-tier/runs", moto_server)
+    with pytest.raises(ArtifactStoreError, match=f"bucket 'absent' at {endpoint} does not exist"):
+        check_bucket("s3://absent", moto_server)
+
+
 @pytest.mark.slow
 def test_an_existing_bucket_passes_the_check(s3_server: S3Server, s3_bucket: str) -> None:
     check_bucket(f"s3://{s3_bucket}/runs", s3_server.server_environment())

@@ -191,3 +191,26 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def moto_s3() -> Iterator[dict[str, str]]:
+    """moto's S3 server in this process on a free loopback port: the fast tier beside
+    SeaweedFS. It accepts any key pair, so it proves nothing about credentials. Yields the
+    variables a server would get."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        unavailable("moto's server is not installed; pip install -e '.[dev]' (moto[server])")
+    [port] = free_ports(1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {
+            "AWS_ACCESS_KEY_ID": "moto",
+            "AWS_SECRET_ACCESS_KEY": "moto-secret",
+            "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+    finally:
+        server.stop()
