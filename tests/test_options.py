@@ -24,6 +24,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "TITANIC_BENCH_BACKEND_URI",
         "TITANIC_BENCH_HOME",
         "TITANIC_BENCH_KEEP_SERVER",
+        "TITANIC_BENCH_ARTIFACTS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -62,9 +63,31 @@ def test_switches_and_paths(pytester: pytest.Pytester, tmp_path: Path) -> None:
     assert settings.keep_server is True and settings.promote is False and settings.data == str(csv)
 
 
+def test_artifact_destination_from_flag_env_or_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert settings_of(pytester).artifacts is None  # the state folder's, chosen by the server
+    pytester.makeini("[pytest]\nbench_artifacts = s3://from-ini/runs\n")
+    assert settings_of(pytester).artifacts == "s3://from-ini/runs"
+    monkeypatch.setenv("TITANIC_BENCH_ARTIFACTS", "s3://from-env")
+    assert settings_of(pytester).artifacts == "s3://from-env"
+    folder = settings_of(pytester, f"--bench-artifacts={tmp_path / 'x' / '..' / 'art'}").artifacts
+    assert folder == str(tmp_path / "art")
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
+        (
+            ("--bench-artifacts", "s3:///no-bucket"),
+            {},
+            "--bench-artifacts='s3:///no-bucket': the artifact destination 's3:///no-bucket' names no bucket",
+        ),
+        (
+            (),
+            {"TITANIC_BENCH_ARTIFACTS": "gs://elsewhere"},
+            "TITANIC_BENCH_ARTIFACTS='gs://elsewhere': the artifact destination 'gs://elsewhere' is neither",
+        ),
         (("--bench-connect-attempts", "0"), {}, "--bench-connect-attempts='0' must be a whole number >= 1."),
         (
             ("--bench-data", "nowhere.csv"),

@@ -34,6 +34,10 @@ class BackendError(StackError):
     """The embedded server's backend store cannot be used as given."""
 
 
+class ArtifactStoreError(StackError):
+    """The embedded server's artifact destination (a folder or an S3 bucket) cannot be used."""
+
+
 class TrackingError(BenchError):
     """A call to the MLflow tracking server or registry failed (names the operation and server)."""
 

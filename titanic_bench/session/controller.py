@@ -7,6 +7,7 @@ the single process of a run without xdist. Workers never build one.
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from titanic_bench.data.loading import TitanicData, load_titanic
-from titanic_bench.errors import StackError
+from titanic_bench.errors import ArtifactStoreError, StackError
 from titanic_bench.gates.baseline import read_baseline, resolve_path, write_baseline
 from titanic_bench.options import BenchSettings, Mode
 from titanic_bench.paths import HOME_ENV, StatePaths, state_paths
@@ -27,6 +28,7 @@ from titanic_bench.session.promotion import Promotion, promote_winner
 from titanic_bench.session.quiet import mlflow_output_to, route_mlflow_logging
 from titanic_bench.session.report import PICTURE_FILE, PICTURE_FOLDER, Leaderboard
 from titanic_bench.session.results import ExperimentResult, ranked
+from titanic_bench.stack.artifacts import check_bucket, is_s3, take_s3_environment
 from titanic_bench.stack.backend import mask_secrets
 from titanic_bench.stack.compose import compose_up
 from titanic_bench.stack.locks import promotion_lock
@@ -53,6 +55,8 @@ class Controller:
         self.say = say
         self.paths: StatePaths = state_paths(settings.home)
         self.server: EmbeddedServer | None = None
+        #: The S3 variables taken out of this process for the embedded server (see stack.artifacts).
+        self.s3_environment: dict[str, str] = {}
         #: What workers get before the stack is up, then the opened session.
         self.pending: SessionContext | None = None
         self.context: SessionContext | None = None
@@ -132,11 +136,23 @@ class Controller:
             ) from None
 
     def _spawn_embedded(self) -> None:
-        self.server = start_embedded(self.paths, self.settings.backend_uri, self.settings.port)
+        artifacts = self.settings.artifacts
+        if artifacts and is_s3(artifacts):
+            # Before xdist starts any worker: workers inherit this process's environment.
+            self.s3_environment = take_s3_environment()
+        self.server = start_embedded(
+            self.paths,
+            self.settings.backend_uri,
+            self.settings.port,
+            artifacts=artifacts,
+            s3_environment=self.s3_environment if self.s3_environment else None,
+        )
         atexit.register(self.stop)
         backend, root = mask_secrets(self.server.backend_uri), self.paths.root
+        store = self.server.artifacts_uri or self.server.artifacts_dir
         self.say(
-            f"titanic-bench: starting MLflow server at {self.server.url} (backend {backend}, state {root})"
+            f"titanic-bench: starting MLflow server at {self.server.url} "
+            f"(backend {backend}, artifacts {store}, state {root})"
         )
 
     def _stack_uri(self, mode: Mode) -> str:
@@ -209,6 +225,8 @@ class Controller:
     def _finish(self, session_failed: bool, cut_short: str) -> Leaderboard:
         assert self.context is not None and self.tracker is not None and self.data is not None
         results = list(self.results.values())
+        store_lost = "" if cut_short else self._artifact_store_lost()
+        cut_short = cut_short or store_lost
         if cut_short:
             promotion = Promotion(winner=None, reason=cut_short, cut_short=True)
             self.notes.append(f"not promoted: {cut_short}")
@@ -237,9 +255,13 @@ class Controller:
         tags = {"champion": promotion.version or "none"}
         # The picture as written, not drawn again: drawing it costs about a second here.
         pictures = {PICTURE_FOLDER: self.paths.reports / PICTURE_FILE} if results else {}
-        end_session_run(
-            self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags, pictures
-        )
+        # A lost store would fail the upload with MLflow's text; the check's message says why.
+        files, pictures = ({}, {}) if store_lost else (self.leaderboard.files(), pictures)
+        end_session_run(self.tracker, self.context.parent_run_id, status, files, tags, pictures)
+        if store_lost:
+            raise ArtifactStoreError(
+                f"{store_lost}; nothing was promoted, and the leaderboard is only in {self.paths.reports}"
+            )
         if self.settings.summary:
             source = "--bench-summary or GITHUB_STEP_SUMMARY"
             self.leaderboard.append_summary(Path(self.settings.summary).expanduser(), source)
@@ -266,6 +288,18 @@ class Controller:
             "and these links show the runs again:"
         )
 
+    def _artifact_store_lost(self) -> str:
+        """Why the session's S3 bucket can no longer be used, else ""; checked before promoting,
+        so a champion never points at a model whose files are gone."""
+        destination = self.server.artifacts_uri if self.server is not None else None
+        if not destination:
+            return ""
+        try:
+            check_bucket(destination, self.s3_environment)
+        except ArtifactStoreError as error:
+            return f"the artifact store failed during the session: {error}"
+        return ""
+
     def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""
         if session_failed or not results:
@@ -278,7 +312,9 @@ class Controller:
         self.notes.append(f"baseline written: {self.baseline_path} ({len(results)} experiment(s))")
 
     def stop(self) -> None:
-        """Stop the embedded server (whole process group) unless asked to keep it."""
+        """Stop the embedded server (whole process group) unless asked to keep it; give the
+        S3 variables back to this process (its workers are gone by now)."""
+        os.environ.update(self.s3_environment)
         if self.server is None:
             return
         if self.settings.keep_server:

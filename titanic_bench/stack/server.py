@@ -32,6 +32,7 @@ import psutil
 
 from titanic_bench.errors import StackError
 from titanic_bench.paths import StatePaths
+from titanic_bench.stack.artifacts import ARTIFACTS_ENV, check_bucket, check_destination, is_s3, s3_variables
 from titanic_bench.stack.backend import (
     BACKEND_ENV,
     check_backend_uri,
@@ -164,7 +165,8 @@ class Readiness(enum.Enum):
 @dataclass
 class EmbeddedServer:
     """``mlflow server`` as a child in its own process group, lean (one uvicorn worker, no
-    job runner), artifacts proxied to ``artifacts_dir``. ``port`` 0 picks a free one."""
+    job runner), artifacts proxied to ``artifacts_dir``, or to ``artifacts_uri`` when one is
+    given (an ``s3://`` bucket, reached with ``s3_environment``). ``port`` 0 picks a free one."""
 
     backend_uri: str
     artifacts_dir: Path
@@ -173,6 +175,9 @@ class EmbeddedServer:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     port_flag: str = DEFAULT_PORT_FLAG
+    artifacts_uri: str | None = None
+    #: The S3 variables this server alone gets: the harness keeps them from its workers.
+    s3_environment: dict[str, str] = field(default_factory=dict, repr=False)
     #: True when the port is ours to choose, so one another program takes can be swapped.
     any_port: bool = field(init=False, default=False)
 
@@ -185,12 +190,18 @@ class EmbeddedServer:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        return server_command(self.artifacts_dir, self.host, self.port)
+        return server_command(self.artifacts_uri or self.artifacts_dir, self.host, self.port)
 
     def environment(self) -> dict[str, str]:
         """The server's environment: lean, and the store URIs kept off the command line."""
         backend = normalize_backend_uri(self.backend_uri)
-        return {**os.environ, **LEAN_SERVER_ENV, BACKEND_URI_ENV: backend, REGISTRY_URI_ENV: backend}
+        return {
+            **os.environ,
+            **self.s3_environment,
+            **LEAN_SERVER_ENV,
+            BACKEND_URI_ENV: backend,
+            REGISTRY_URI_ENV: backend,
+        }
 
     def start(self) -> EmbeddedServer:
         """Spawn the server and return at once; :meth:`wait_ready` waits for it."""
@@ -302,28 +313,47 @@ class EmbeddedServer:
 
 
 def start_embedded(
-    paths: StatePaths, backend_uri: str | None = None, port: int = 0, port_flag: str = DEFAULT_PORT_FLAG
+    paths: StatePaths,
+    backend_uri: str | None = None,
+    port: int = 0,
+    port_flag: str = DEFAULT_PORT_FLAG,
+    artifacts: str | None = None,
+    s3_environment: dict[str, str] | None = None,
 ) -> EmbeddedServer:
     """Spawn the embedded server on the state folder, without waiting for it to be ready.
 
     The one way the controller, ``titanic-bench ui`` and ``titanic-bench serve`` start it:
     ``backend_uri`` defaults to ``$TITANIC_BENCH_BACKEND_URI``, then SQLite in ``paths``;
-    a missing PostgreSQL database is created first. ``port_flag`` is the option that set
-    ``port``, named when another program holds that port.
+    a missing PostgreSQL database is created first. ``artifacts`` defaults to
+    ``$TITANIC_BENCH_ARTIFACTS``, then the state folder's; an ``s3://`` bucket is checked
+    first, with ``s3_environment`` (default: this process's S3 variables). ``port_flag`` is
+    the option that set ``port``, named when another program holds that port.
     """
     backend = backend_uri or os.environ.get(BACKEND_ENV) or default_backend_uri(paths)
     check_backend_uri(backend)
+    destination = check_destination(artifacts or os.environ.get(ARTIFACTS_ENV) or str(paths.artifacts))
+    s3_env = s3_variables(os.environ) if s3_environment is None else dict(s3_environment)
+    if is_s3(destination):
+        check_bucket(destination, s3_env)
     ensure_database(backend)
     paths.create()
-    server = EmbeddedServer(backend, paths.artifacts, paths.server_log, port=port, port_flag=port_flag)
+    server = EmbeddedServer(
+        backend,
+        paths.artifacts if is_s3(destination) else Path(destination),
+        paths.server_log,
+        port=port,
+        port_flag=port_flag,
+        artifacts_uri=destination if is_s3(destination) else None,
+        s3_environment=s3_env,
+    )
     return server.start()
 
 
-def server_command(artifacts_dir: Path, host: str, port: int) -> list[str]:
+def server_command(artifacts: str | Path, host: str, port: int) -> list[str]:
     """MLflow's own server CLI, with one worker; the backend comes from :data:`BACKEND_URI_ENV`."""
     return [
         *(sys.executable, "-m", "mlflow", "server"),
-        *("--serve-artifacts", "--artifacts-destination", str(artifacts_dir)),
+        *("--serve-artifacts", "--artifacts-destination", str(artifacts)),
         *("--host", host, "--port", str(port), "--workers", "1"),
     ]
 

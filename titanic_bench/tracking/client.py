@@ -25,12 +25,19 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 #: MLflow's own client variables: at most 2 retries, 1 s then 2 s apart, 30 s per
-#: request; and no "View run at http://user:password@..." lines on stdout.
+#: request; no "View run at http://user:password@..." lines on stdout; and every artifact
+#: through the server's proxy. A server on an S3 destination advertises presigned
+#: transfers in /server-info, and MLflow 3.17's client then downloads *every* file straight
+#: from the object store's endpoint (as the server names it, e.g. http://seaweedfs:8333,
+#: which a client outside the compose network cannot resolve): clients should need to
+#: reach the tracking server only.
 CLIENT_ENVIRONMENT = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
 }
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
