@@ -48,3 +48,7 @@ class ModelLoadError(BenchError):
 
 class ReproduceError(BenchError):
     """A logged run lacks what re-running it needs, or cannot be read."""
+
+
+class ClusterError(BenchError):
+    """The Dask cluster cannot be started, reached or used for this session."""
