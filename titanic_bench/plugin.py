@@ -100,7 +100,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     with _as_usage_error():
         session.config.stash[context_key] = controller.open()
-        controller.submit(_experiment_cases(session.items))
+        if controller.submissions is not None:
+            controller.submit(_experiment_cases(session.items))
 
 
 def _xdist_workers(config: pytest.Config) -> bool:

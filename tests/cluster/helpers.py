@@ -23,8 +23,14 @@ TWO_FORESTS = {"forest_a": SMALL_FOREST, "forest_b": {**SMALL_FOREST, "random_st
 QUICK_CV = ("--bench-cv", "2x1")
 
 
-def forest_project(root: Path, forests: dict[str, dict[str, object]] | None = None) -> BenchProject:
-    """A BenchProject whose benchmark file holds the given forests and a logistic regression."""
+def forest_project(
+    root: Path, forests: dict[str, dict[str, object]] | None = None, count_starts: bool = True
+) -> BenchProject:
+    """A BenchProject whose benchmark file holds the given forests and a logistic regression;
+    with ``count_starts``, its conftest counts server starts (sessions then need
+    :meth:`BenchProject.run`, which says where to count)."""
+    if not count_starts:
+        return BenchProject(write_project(root / "project", forests or TWO_FORESTS), root / "state")
     project = BenchProject.create(root / "project", root / "state")
     write_project(project.root, forests or TWO_FORESTS)
     return project

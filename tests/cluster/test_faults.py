@@ -57,7 +57,8 @@ def kill_a_worker_while_it_logs(session: psutil.Process, home: Path, timeout: fl
 
 
 def test_a_worker_killed_mid_task_leaves_one_finished_run_per_experiment(tmp_path: Path) -> None:
-    project = forest_project(tmp_path, FORESTS)
+    # Started with start_session, as a user's terminal would: no server-start counting.
+    project = forest_project(tmp_path, FORESTS, count_starts=False)
     session = start_session(project.root, project.home, "--bench-dask", "local:2", *QUICK_CV)
     try:
         kill_a_worker_while_it_logs(psutil.Process(session.pid), project.home)
@@ -84,7 +85,9 @@ def test_a_worker_killed_mid_task_leaves_one_finished_run_per_experiment(tmp_pat
 
 def test_ctrl_c_cancels_the_tasks_and_promotes_nothing(tmp_path: Path) -> None:
     project = forest_project(
-        tmp_path, {f"forest_{index}": {**SMALL_FOREST, "random_state": index} for index in range(8)}
+        tmp_path,
+        {f"forest_{index}": {**SMALL_FOREST, "random_state": index} for index in range(8)},
+        count_starts=False,
     )
     session = start_session(project.root, project.home, "--bench-dask", "local:2", *QUICK_CV)
     try:
