@@ -122,7 +122,9 @@ def timed(
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     cpu += cpu_of(outside) - outside_before
     if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output.decode()[-4000:]}")
+        log = RESULTS.with_name("dask_grid_failure.log")
+        log.write_bytes(output)
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}); its whole output: {log}")
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), **sampler.peaks}
 
 
