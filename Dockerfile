@@ -1,6 +1,8 @@
-# The project image: the `bench` service (pytest benchmarks -n 4) and the `api` service
-# (titanic-bench serve) of docker-compose.yml. The package installs with the versions
-# pyproject.toml pins; pytest-xdist is the one dev extra the benchmark run needs.
+# The project image: the `bench` service (pytest benchmarks -n 4), the `api` service
+# (titanic-bench serve) and, in the `cluster` profile, the Dask scheduler, workers and
+# bench-cluster of docker-compose.yml. The package installs with the versions
+# pyproject.toml pins, with its `dask` extra; pytest-xdist is the one dev extra the
+# benchmark run needs.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,7 +16,7 @@ WORKDIR /app
 COPY pyproject.toml README.md conftest.py ./
 COPY titanic_bench ./titanic_bench
 COPY benchmarks ./benchmarks
-RUN pip install . "pytest-xdist>=3.6" && rm -rf build
+RUN pip install ".[dask]" "pytest-xdist>=3.6" && rm -rf build
 
 RUN useradd --create-home --uid 1000 bench \
     && mkdir -p /state \

@@ -25,6 +25,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "TITANIC_BENCH_HOME",
         "TITANIC_BENCH_KEEP_SERVER",
         "TITANIC_BENCH_ARTIFACTS",
+        "TITANIC_BENCH_DASK",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -190,3 +191,19 @@ def test_bad_options_do_not_break_a_session_the_harness_does_not_run(
     result = pytester.runpytest_subprocess("-p", "no:xdist")
 
     result.assert_outcomes(passed=1)
+
+
+def test_bench_dask_from_flag_environment_or_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from titanic_bench.cluster.address import ClusterAddress
+
+    assert settings_of(pytester).dask is None
+    pytester.makeini("[pytest]\nbench_dask = local:3\n")
+    assert settings_of(pytester).dask == ClusterAddress(workers=3)
+    monkeypatch.setenv("TITANIC_BENCH_DASK", "tcp://scheduler:8786")
+    assert settings_of(pytester).dask == ClusterAddress(scheduler="tcp://scheduler:8786")
+    assert settings_of(pytester, "--bench-dask", "local:1").dask == ClusterAddress(workers=1)
+    monkeypatch.setenv("TITANIC_BENCH_DASK", "nowhere")
+    with pytest.raises(OptionError, match=r"TITANIC_BENCH_DASK='nowhere' is not a Dask cluster"):
+        settings_of(pytester)

@@ -56,3 +56,7 @@ class ReproduceError(BenchError):
 
 class ReportError(BenchError):
     """A report file the options name (the CI summary) cannot be written."""
+
+
+class ClusterError(BenchError):
+    """The Dask cluster cannot be started, reached or used for this session."""

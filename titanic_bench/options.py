@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from titanic_bench.cluster.address import ClusterAddress, parse_cluster_address
 from titanic_bench.data.loading import KAGGLE_SOURCE, PACKAGE_SOURCE
 from titanic_bench.errors import ArtifactStoreError, OptionError
 from titanic_bench.gates.checks import GatePolicy
@@ -86,6 +87,8 @@ class BenchSettings:
     registered_model: str = DEFAULT_REGISTERED_MODEL
     selection_metric: str = DEFAULT_SELECTION_METRIC
     connect_attempts: int = 12
+    #: Where the experiments run: None in this process (or xdist's), else a Dask cluster.
+    dask: ClusterAddress | None = None
     promote: bool = True
     paths: tuple[str, ...] = DEFAULT_PATHS
     cv: CVPlan = field(default_factory=CVPlan)
@@ -308,10 +311,18 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "bench_connect_attempts",
-        "attempts to reach a tracking server before failing",
+        "attempts to reach a tracking server or Dask scheduler before failing",
         str(_DEFAULTS.connect_attempts),
         None,
         _whole(1),
+    ),
+    Option(
+        "bench_dask",
+        "run every experiment as a task on a Dask cluster: local (one worker per core), local:N "
+        "(N workers), or a scheduler address such as tcp://scheduler:8786",
+        None,
+        "TITANIC_BENCH_DASK",
+        parse_cluster_address,
     ),
     Option("bench_no_promote", "do not register a winner", None, None, _boolean, FlagKind.SWITCH),
     Option(
@@ -441,6 +452,7 @@ def resolve(config: pytest.Config) -> BenchSettings:
         registered_model=values["bench_registered_model"],
         selection_metric=values["bench_selection_metric"],
         connect_attempts=values["bench_connect_attempts"],
+        dask=values["bench_dask"],
         promote=not values["bench_no_promote"],
         paths=tuple(config.getini(PATHS_INI)),
         cv=values["bench_cv"],

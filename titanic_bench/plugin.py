@@ -74,6 +74,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         settings = resolve(config)
     if settings.mode is Mode.OFF:
         return
+    if settings.dask is not None and _xdist_workers(config):
+        raise pytest.UsageError(
+            f"titanic-bench: --bench-dask={settings.dask.label} runs the experiments on the Dask workers; "
+            "-n would start xdist workers that only wait for them: drop -n (the cluster's workers are "
+            "the parallelism), or drop --bench-dask."
+        )
     config.stash[settings_key] = settings
     from titanic_bench.session.controller import Controller
 
@@ -95,6 +101,36 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     with _as_usage_error():
         session.config.stash[context_key] = controller.open()
+        if controller.submissions is not None:
+            controller.submit(_experiment_cases(session.items))
+
+
+def _xdist_workers(config: pytest.Config) -> bool:
+    """Whether xdist will start workers (``-n N`` with N > 0, or ``--tx``)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return False
+    return bool(config.getoption("numprocesses", None)) or bool(config.getoption("tx", None))
+
+
+def _experiment_cases(items: list[pytest.Item]) -> list[tuple[str, Any]]:
+    """(test id, spec) of each collected case parametrized with an ExperimentSpec, in order."""
+    import cloudpickle
+
+    from titanic_bench.ml.experiments import ExperimentSpec
+
+    cases = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        specs = [
+            value for value in (params.params.values() if params else ()) if isinstance(value, ExperimentSpec)
+        ]
+        if specs:
+            # A spec may use a factory defined in the benchmark file, which workers cannot import.
+            module = getattr(item, "module", None)
+            if module is not None:
+                cloudpickle.register_pickle_by_value(module)
+            cases.append((item.nodeid, specs[0]))
+    return cases
 
 
 @contextmanager
@@ -259,7 +295,12 @@ def titanic_bench(
     # An xdist worker shares the cores with the other workers: its folds run in-process.
     distributed = getattr(request.config, "workerinput", None) is not None
     n_jobs = 1 if distributed else min(2, os.cpu_count() or 1)
-    return Bench(titanic_bench_session, titanic_bench_tracker, titanic_bench_data, request.node, n_jobs)
+    controller = request.config.stash.get(controller_key, None)
+    submissions = controller.submissions if controller is not None else None
+    runner = submissions.result if submissions is not None else None
+    return Bench(
+        titanic_bench_session, titanic_bench_tracker, titanic_bench_data, request.node, n_jobs, runner
+    )
 
 
 @contextmanager

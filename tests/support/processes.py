@@ -54,3 +54,17 @@ def stop_groups_mentioning(text: str) -> None:
     never the test's own group."""
     for pgid in {process.pgid for process in processes_mentioning(text)} - {os.getpgrp()}:
         stop_process_group(pgid, grace=5.0)
+
+
+def processes_with_environment(name: str, value: str) -> list[FoundProcess]:
+    """Live processes whose environment has ``name=value``: what a session started, even
+    a process whose command line names nothing of it (a Dask worker spawned by multiprocessing)."""
+    found = []
+    for process in live_processes():
+        try:
+            environment = psutil.Process(process.pid).environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if environment.get(name) == value:
+            found.append(process)
+    return found

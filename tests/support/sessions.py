@@ -203,8 +203,10 @@ _original_start = stack.EmbeddedServer.start
 
 
 def _counting_start(self):
-    with open(os.environ["{STARTS_LOG_ENV}"], "a") as log:
-        log.write(f"{{os.getpid()}}\\n")
+    # Sessions started with start_session (no count wanted) do not set the variable.
+    if "{STARTS_LOG_ENV}" in os.environ:
+        with open(os.environ["{STARTS_LOG_ENV}"], "a") as log:
+            log.write(f"{{os.getpid()}}\\n")
     return _original_start(self)
 
 

@@ -1,12 +1,67 @@
-"""Ending runs that were cut off: no verdict survives on a run that did not finish."""
+"""Ending runs: a retried attempt replaces the earlier ones; a run cut off keeps no verdict."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from titanic_bench.tracking import runs
 from titanic_bench.tracking.client import Tracker
+from titanic_bench.tracking.runs import replace_earlier_attempts, run_key, session_ended
 from titanic_bench.tracking.tags import RunKind, TagKey
+
+SESSION = "20261201-000000-abcdef"
+
+
+def tracker_on(tmp_path: Path) -> Tracker:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return Tracker(uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
+
+
+def attempt(tracker: Tracker, experiment_id: str, nodeid: str, session: str = SESSION) -> str:
+    tags = {
+        TagKey.KIND: RunKind.EXPERIMENT,
+        TagKey.SESSION: session,
+        TagKey.RUN_KEY: run_key(session, nodeid),
+    }
+    return str(tracker.client.create_run(experiment_id, tags=tags).info.run_id)
+
+
+def test_the_run_key_is_the_session_and_the_test_id() -> None:
+    assert (
+        run_key(SESSION, "benchmarks/test_x.py::test_x[it's]")
+        == f"{SESSION}/benchmarks/test_x.py::test_x[it's]"
+    )
+
+
+def test_a_retry_ends_the_earlier_attempts_of_its_key_failed_and_names_itself(tmp_path: Path) -> None:
+    tracker = tracker_on(tmp_path)
+    experiment = tracker.client.create_experiment("e")
+    nodeid = "benchmarks/test_bench.py::test_experiment[it's]"
+    cut_off, logged = attempt(tracker, experiment, nodeid), attempt(tracker, experiment, nodeid)
+    tracker.client.set_terminated(logged, "FINISHED")
+    other_test = attempt(tracker, experiment, "benchmarks/test_bench.py::test_experiment[other]")
+    other_session = attempt(tracker, experiment, nodeid, session="20261130-000000-000000")
+    retry = attempt(tracker, experiment, nodeid)
+
+    replaced = replace_earlier_attempts(tracker, experiment, SESSION, run_key(SESSION, nodeid), retry)
+
+    assert sorted(replaced) == sorted([cut_off, logged])
+    for run_id in (cut_off, logged):
+        run = tracker.client.get_run(run_id)
+        assert run.info.status == "FAILED" and run.data.tags[TagKey.REPLACED_BY] == retry
+    for run_id in (other_test, other_session, retry):
+        run = tracker.client.get_run(run_id)
+        assert run.info.status == "RUNNING" and TagKey.REPLACED_BY not in run.data.tags
+
+
+def test_a_task_can_tell_its_session_has_ended(tmp_path: Path) -> None:
+    tracker = tracker_on(tmp_path)
+    session_run = attempt(tracker, tracker.client.create_experiment("e"), "session")
+    assert not session_ended(tracker, session_run)
+    tracker.client.set_terminated(session_run, "KILLED")
+    assert session_ended(tracker, session_run)
 
 
 def open_run_with_a_verdict(tracker: Tracker, session_id: str) -> tuple[str, str]:

@@ -6,6 +6,8 @@ benchmark file needs nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import pytest
 
 from titanic_bench.data.loading import TitanicData, load_titanic
@@ -45,12 +47,20 @@ class Bench:
 
     ``n_jobs`` is how many processes the cross-validation folds use: 1 in an xdist
     worker (the workers already use every core), more in a session without xdist.
+    ``runner`` does the experiment's job: by default here, in this process; on a Dask
+    cluster, it waits for the task the controller submitted.
     """
 
     def __init__(
-        self, context: SessionContext, tracker: Tracker, data: TitanicData, item: pytest.Item, n_jobs: int = 1
+        self,
+        context: SessionContext,
+        tracker: Tracker,
+        data: TitanicData,
+        item: pytest.Item,
+        n_jobs: int = 1,
+        runner: Runner | None = None,
     ) -> None:
-        self.experiment = Experiment(context, tracker, data, n_jobs)
+        self.runner = runner or Experiment(context, tracker, data, n_jobs).run
         self.item = item
 
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
@@ -61,7 +71,7 @@ class Bench:
         to fail the test then.
         """
         try:
-            result = self.experiment.run(spec, self.item.nodeid)
+            result = self.runner(spec, self.item.nodeid)
         except BenchError as error:
             # The server went away, a model needs an unlisted type...: the test fails on one line.
             pytest.fail(f"titanic-bench: {error}", pytrace=False)
@@ -70,19 +80,34 @@ class Bench:
 
 
 class Experiment:
-    """One experiment's whole job, with no pytest in it: it can run in any process."""
+    """One experiment's whole job, with no pytest in it: it can run in any process.
 
-    def __init__(self, context: SessionContext, tracker: Tracker, data: TitanicData, n_jobs: int = 1) -> None:
+    ``run_tags`` are added to its run (a Dask task names its worker).
+    """
+
+    def __init__(
+        self,
+        context: SessionContext,
+        tracker: Tracker,
+        data: TitanicData,
+        n_jobs: int = 1,
+        run_tags: Mapping[str, str] | None = None,
+    ) -> None:
         self.context = context
         self.tracker = tracker
         self.data = data
         self.n_jobs = n_jobs
+        self.run_tags = dict(run_tags or {})
 
     def run(self, spec: ExperimentSpec, nodeid: str) -> ExperimentResult:
         """Train, score, cross-validate, check and log ``spec``; the result names its run."""
-        record = self.record(spec, nodeid)
+        return self.log(self.record(spec, nodeid))
+
+    def log(self, record: ExperimentRecord) -> ExperimentResult:
+        """Log ``record`` as its run; the result names the run."""
         session = SessionRun(self.context.experiment_id, self.context.parent_run_id)
-        shared = RunContext(self.context.session_id, self.context.environment, self.context.pip_requirements)
+        context = self.context
+        shared = RunContext(context.session_id, context.environment, context.pip_requirements, self.run_tags)
         run_id, model_uri = log_experiment_run(self.tracker, session, shared, record)
         return self._result(record, run_id, model_uri)
 
@@ -139,6 +164,10 @@ class Experiment:
             gate=[check.to_dict() for check in gate],
             gate_failure=_gate_failure(spec, gate, self.context),
         )
+
+
+#: What does one experiment's job for a test: (spec, test id) -> its result.
+Runner = Callable[[ExperimentSpec, str], ExperimentResult]
 
 
 def _gate_failure(spec: ExperimentSpec, gate: list[GateCheck], context: SessionContext) -> str:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from titanic_bench.data.loading import TitanicData, load_titanic
 from titanic_bench.errors import ArtifactStoreError, StackError
@@ -38,6 +38,11 @@ from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.environment import describe, model_requirements
 from titanic_bench.tracking.links import SessionLinks
 from titanic_bench.tracking.runs import close_dead_sessions, end_open_runs, end_session_run, open_session
+
+if TYPE_CHECKING:
+    from titanic_bench.cluster.connect import Cluster
+    from titanic_bench.cluster.submission import Submissions
+    from titanic_bench.ml.experiments import ExperimentSpec
 
 Say = Callable[[str], None]
 
@@ -71,6 +76,9 @@ class Controller:
         self.gate_failures: list[str] = []
         self.notes: list[str] = []
         self.baseline_path = resolve_path(settings.baseline, rootpath)
+        #: With --bench-dask: the cluster, and the experiments submitted to it.
+        self.cluster: Cluster | None = None
+        self.submissions: Submissions | None = None
 
     def begin(self) -> SessionContext:
         """Start the embedded server without waiting for it, or reach the server to connect to;
@@ -90,6 +98,8 @@ class Controller:
             uri = self._stack_uri(mode)
             if self.server is None and uri.startswith(("http://", "https://")):
                 wait_for_server(uri, Retry(attempts=self.settings.connect_attempts))
+            if self.settings.dask is not None:
+                self._open_cluster(uri)
             # Loading data and describing the environment overlap the embedded server's start-up.
             data = self.data = load_titanic(self.settings.data, allow_other=self.settings.allow_other_data)
             self.pending = self._context(uri, data, describe(self.rootpath))
@@ -108,10 +118,32 @@ class Controller:
             route_mlflow_logging(self.paths.session_log)
             with mlflow_output_to(self.paths.session_log):
                 self.context = self._open_session(self.pending, self.data)
+            if self.cluster is not None:
+                from titanic_bench.cluster.submission import Submissions
+
+                self.submissions = Submissions(self.cluster, self.context, self.data)
         except BaseException:
             self.stop()
             raise
         return self.context
+
+    def _open_cluster(self, tracking_uri: str) -> None:
+        """Reach or start the cluster, and check it can run this session's tasks."""
+        from titanic_bench.cluster.connect import Cluster
+        from titanic_bench.cluster.reachability import check_scheduler
+
+        address = self.settings.dask
+        assert address is not None
+        check_scheduler(tracking_uri, address)
+        self.cluster = Cluster.open(address, Retry(attempts=self.settings.connect_attempts))
+        self.cluster.check(tracking_uri)
+        workers = len(self.cluster.workers())
+        self.say(f"titanic-bench: running the experiments on Dask {address.label} ({workers} workers)")
+
+    def submit(self, cases: list[tuple[str, ExperimentSpec]]) -> None:
+        """Submit every collected experiment to the cluster at once; test cases wait for theirs."""
+        if self.submissions is not None:
+            self.submissions.submit_all(cases)
 
     def _follow_the_server(self) -> None:
         """Use the embedded server's port, which changes when another program took the first."""
@@ -228,6 +260,7 @@ class Controller:
         store_lost = "" if cut_short else self._artifact_store_lost()
         cut_short = cut_short or store_lost
         if cut_short:
+            self._stop_cluster_work()
             promotion = Promotion(winner=None, reason=cut_short, cut_short=True)
             self.notes.append(f"not promoted: {cut_short}")
             end_open_runs(self.tracker, self.context.experiment_id, self.context.session_id)
@@ -311,10 +344,21 @@ class Controller:
         write_baseline(self.baseline_path, results, self.context.environment, self.context.session_id)
         self.notes.append(f"baseline written: {self.baseline_path} ({len(results)} experiment(s))")
 
+    def _stop_cluster_work(self) -> None:
+        """Cancel the tasks still to come; a local cluster is stopped, so none logs after this."""
+        if self.submissions is not None:
+            self.submissions.cancel()
+        if self.cluster is not None and self.cluster.local is not None:
+            self.cluster.close()
+
     def stop(self) -> None:
-        """Stop the embedded server (whole process group) unless asked to keep it; give the
-        S3 variables back to this process (its workers are gone by now)."""
+        """Stop the cluster the session started, then the embedded server (whole process group)
+        unless asked to keep it; give the S3 variables back to this process (its workers are
+        gone by now)."""
         os.environ.update(self.s3_environment)
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
         if self.server is None:
             return
         if self.settings.keep_server:

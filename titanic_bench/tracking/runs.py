@@ -179,6 +179,12 @@ def _dead(tags: Mapping[str, str], alive: Callable[[str], bool]) -> bool:
     )
 
 
+def session_ended(tracker: Tracker, session_run_id: str) -> bool:
+    """Whether the session run is no longer RUNNING (its controller ended it, or was cut short)."""
+    with tracker.call("reading the session run"):
+        return str(tracker.client.get_run(session_run_id).info.status) != "RUNNING"
+
+
 def end_open_runs(tracker: Tracker, experiment_id: str, session_id: str) -> list[str]:
     """End the session's experiment runs still RUNNING (their worker was stopped) as KILLED."""
     query = f"tags.{TagKey.SESSION} = '{session_id}' and attributes.status = 'RUNNING'"
@@ -208,7 +214,10 @@ def log_experiment_run(
         )
     try:
         with tracker.call(f"logging the run of {record.spec.name}"):
+            key = run_key(context.session_id, record.nodeid)
+            replace_earlier_attempts(tracker, session.experiment_id, context.session_id, key, run_id)
             model_uri = _log_contents(tracker, run_id, context, record)
+            _refuse_if_replaced(tracker, run_id, record.spec.name)
             tracker.client.set_tag(
                 run_id, TagKey.FLOORS, "passed" if floors_passed(record.floors) else "failed"
             )
@@ -219,13 +228,49 @@ def log_experiment_run(
     return run_id, model_uri
 
 
+def run_key(session_id: str, nodeid: str) -> str:
+    """The value of :data:`TagKey.RUN_KEY`: the same for every attempt at one test's run."""
+    return f"{session_id}/{nodeid}"
+
+
+def replace_earlier_attempts(
+    tracker: Tracker, experiment_id: str, session_id: str, key: str, run_id: str
+) -> list[str]:
+    """End as FAILED, tagged replaced by ``run_id``, the earlier runs with run key ``key``.
+
+    An attempt that Dask re-ran after its worker died left a RUNNING run (or, had it
+    died after logging, a FINISHED one): the session must keep one run per test.
+    Returns the ids of the runs replaced.
+    """
+    query = f"tags.{TagKey.SESSION} = '{session_id}' and tags.{TagKey.KIND} = '{RunKind.EXPERIMENT}'"
+    # Filtered here, not in the query: a test id may hold quotes.
+    earlier = [
+        run
+        for run in tracker.client.search_runs([experiment_id], query)
+        if run.data.tags.get(TagKey.RUN_KEY) == key and run.info.run_id != run_id
+    ]
+    for run in earlier:
+        tracker.client.set_tag(run.info.run_id, TagKey.REPLACED_BY, run_id)
+        tracker.client.set_terminated(run.info.run_id, "FAILED")
+    return [str(run.info.run_id) for run in earlier]
+
+
+def _refuse_if_replaced(tracker: Tracker, run_id: str, spec: str) -> None:
+    """An attempt Dask thought lost but that ran on must not finish after its replacement."""
+    replaced_by = tracker.client.get_run(run_id).data.tags.get(TagKey.REPLACED_BY)
+    if replaced_by:
+        raise TrackingError(f"the run {run_id} of {spec} was replaced by a later attempt, run {replaced_by}.")
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """What every run of one session shares: its id, environment and model requirements."""
+    """What every run of one session shares: its id, environment and model requirements;
+    and the tags of where it runs (``tags``)."""
 
     session_id: str
     environment: Mapping[str, Any]
     pip_requirements: Sequence[str]
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _run_tags(session: SessionRun, context: RunContext, record: ExperimentRecord) -> dict[str, str]:
@@ -236,6 +281,7 @@ def _run_tags(session: SessionRun, context: RunContext, record: ExperimentRecord
         TagKey.SESSION: context.session_id,
         TagKey.SPEC: record.spec.name,
         TagKey.NODEID: record.nodeid,
+        TagKey.RUN_KEY: run_key(context.session_id, record.nodeid),
         TagKey.DATASET: DATASET_NAME,
         TagKey.DATA_DIGEST: record.data.digest,
         TagKey.DATA_SOURCE: record.data.source,
@@ -244,6 +290,7 @@ def _run_tags(session: SessionRun, context: RunContext, record: ExperimentRecord
         TagKey.CV_PLAN: record.cv.plan.label,
         MLFLOW_PARENT_RUN_ID: session.run_id,
         **environment_tags(context.environment),
+        **context.tags,
     }
     if record.gate:
         tags[TagKey.GATE] = gate_tag(record.gate)

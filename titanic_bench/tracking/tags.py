@@ -39,6 +39,13 @@ class TagKey:
     CONTROLLER = "controller"
     #: On a run a later session ended because its session had died: that session's id.
     CLOSED_BY = "closed_by_session"
+    #: Session id and test id: the same on every attempt at one test's run, so a retried
+    #: attempt (a Dask worker died mid-task) finds the earlier ones.
+    RUN_KEY = "run_key"
+    #: On an attempt a later attempt of the same run key replaced (and ended FAILED): its run id.
+    REPLACED_BY = "replaced_by_run"
+    #: The address of the Dask worker that trained and logged the run.
+    WORKER = "dask_worker"
 
 
 class RunKind(StrEnum):
