@@ -221,9 +221,10 @@ def header(plan: CVPlan) -> dict[str, Any]:
 
 def run_null(args: argparse.Namespace) -> None:
     data, plan = load_titanic(), parse_plan(args.cv)
-    path = RESULTS / f"gate_power_null_{args.cv}.json"
+    suffix = f"_from{args.first}" if args.first else ""
+    path = RESULTS / f"gate_power_null_{args.cv}{suffix}.json"
     content: dict[str, Any] = {**header(plan), "sessions": []}
-    for index in range(args.sessions):
+    for index in range(args.first, args.first + args.sessions):
         started = time.perf_counter()
         content["sessions"].append(null_session(data, plan, index))
         content["seconds_per_session"] = time.perf_counter() - started
@@ -234,6 +235,8 @@ def run_null(args: argparse.Namespace) -> None:
 def run_power(args: argparse.Namespace) -> None:
     data, plan = load_titanic(), parse_plan(args.cv)
     chosen = [v for v in variants() if v[0] in args.only.split(",")]
+    if args.variants:
+        chosen = [v for v in chosen if v[1] in args.variants.split(",")]
     path = RESULTS / f"gate_power_power_{args.cv}.json"
     content: dict[str, Any] = {**header(plan), "variants": [v[:3] for v in chosen], "replicates": []}
     if args.truth:
@@ -455,11 +458,13 @@ def parse_args() -> argparse.Namespace:
     steps = parser.add_subparsers(dest="step", required=True)
     null = steps.add_parser("null", help="re-seeded sessions: false alarms")
     null.add_argument("--sessions", type=int, default=20)
+    null.add_argument("--first", type=int, default=0, help="index of the first session (to run in parts)")
     null.add_argument("--cv", default="5x3")
     power = steps.add_parser("power", help="injected degradations: detection rates")
     power.add_argument("--replicates", type=int, default=20)
     power.add_argument("--cv", default="5x3")
     power.add_argument("--only", default="flips,drop,shrink", help="variant families to run")
+    power.add_argument("--variants", default="", help="comma-separated labels, e.g. 'flip 30%%,drop Age'")
     power.add_argument("--no-truth", dest="truth", action="store_false", help="skip the 5x20 true drops")
     steps.add_parser("report", help="summarise the JSON files and draw the plot")
     return parser.parse_args()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from titanic_bench.gates.checks import Correction, GateCheck, GatePolicy, GateTest, Verdict
-from titanic_bench.gates.family import adjusted, decide_family
+from titanic_bench.gates.family import adjusted, decide_family, decide_session
 
 # statsmodels.stats.multitest.multipletests(P, method="holm" / "fdr_bh")[1], run once:
 P = [0.001, 0.20, 0.012, 0.04, 0.0, 0.03, 0.5, 0.011]
@@ -58,3 +60,18 @@ def test_noninferiority_passes_only_tests_whose_adjusted_p_is_below_alpha() -> N
     checks = decide_family(family(delta=-0.002), policy)
     assert [i for i, c in enumerate(checks[:8]) if c.verdict is Verdict.PASS] == [0, 4]
     assert all(c.verdict is Verdict.NOT_NONINFERIOR for i, c in enumerate(checks[:8]) if i not in (0, 4))
+
+
+def test_the_session_decision_fails_the_experiment_and_says_which_correction() -> None:
+    from tests.support.factories import result
+
+    dropped = GateCheck("roc_auc", Verdict.PENDING, "baseline", 0.85, 0.80, -0.05, 0.001)
+    same = GateCheck("roc_auc", Verdict.PASS, "baseline", 0.85, 0.85, 0.0, 0.5)
+    results = [replace(result(name), gate=[check.to_dict()]) for name, check in (("a", dropped), ("b", same))]
+    policy = GatePolicy(("roc_auc",), correction=Correction.HOLM)
+    a, b = decide_session(results, policy)
+    assert a.gate_failed and not b.gate_failed
+    assert "a failed the regression gate on roc_auc" in a.gate_failure
+    assert "regression test, correction holm" in a.gate_failure
+    assert "holm-adjusted p = 0.002" in a.gate_failure
+    assert [check["p_adjusted"] for check in (*a.gate, *b.gate)] == pytest.approx([0.002, 0.5])

@@ -293,5 +293,6 @@ def gate_failure_message(spec_name: str, checks: Sequence[GateCheck], policy: Ga
     lines = "\n".join(f"  {check.line()}" for check in failed)
     return (
         f"{spec_name} failed the regression gate on {', '.join(c.metric for c in failed)} "
-        f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}):\n{lines}"
+        f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}, {policy.test.value} test, "
+        f"correction {policy.correction.value}):\n{lines}"
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from titanic_bench.gates.checks import Correction, GateCheck, GatePolicy
+from titanic_bench.gates.checks import Correction, GateCheck, GatePolicy, gate_failure_message
 from titanic_bench.gates.stats import benjamini_hochberg, holm
+from titanic_bench.session.results import ExperimentResult
 
 
 def adjusted(p_values: Sequence[float], correction: Correction) -> list[float]:
@@ -43,4 +44,15 @@ def decide_family(checks: Sequence[GateCheck], policy: GatePolicy) -> list[GateC
             correction=policy.correction.value,
             note=policy.explain(verdict, check.metric, check.delta),
         )
+    return decided
+
+
+def decide_session(results: Sequence[ExperimentResult], policy: GatePolicy) -> list[ExperimentResult]:
+    """The session's results with every gate check decided over the whole family."""
+    checks = decide_family([GateCheck.from_dict(c) for r in results for c in r.gate], policy)
+    decided, start = [], 0
+    for result in results:
+        mine, start = checks[start : start + len(result.gate)], start + len(result.gate)
+        failure = gate_failure_message(result.spec, mine, policy) if any(c.failed for c in mine) else ""
+        decided.append(replace(result, gate=[c.to_dict() for c in mine], gate_failure=failure))
     return decided

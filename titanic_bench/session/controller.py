@@ -18,6 +18,8 @@ from typing import Any
 from titanic_bench.data.loading import TitanicData, load_titanic
 from titanic_bench.errors import StackError
 from titanic_bench.gates.baseline import read_baseline, resolve_path, write_baseline
+from titanic_bench.gates.checks import GateCheck
+from titanic_bench.gates.family import decide_session
 from titanic_bench.options import BenchSettings, Mode
 from titanic_bench.paths import HOME_ENV, StatePaths, state_paths
 from titanic_bench.session.context import SessionContext
@@ -32,7 +34,13 @@ from titanic_bench.stack.locks import promotion_lock
 from titanic_bench.stack.server import EmbeddedServer, Retry, start_embedded, wait_for_server
 from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.environment import describe, model_requirements
-from titanic_bench.tracking.runs import close_dead_sessions, end_open_runs, end_session_run, open_session
+from titanic_bench.tracking.runs import (
+    close_dead_sessions,
+    end_open_runs,
+    end_session_run,
+    open_session,
+    record_gate_verdicts,
+)
 
 Say = Callable[[str], None]
 
@@ -199,7 +207,7 @@ class Controller:
         """
         if self.context is None or self.tracker is None or self.data is None:
             return None
-        results = list(self.results.values())
+        results = self._decide_gate(list(self.results.values()))
         if cut_short:
             promotion = Promotion(winner=None, reason=cut_short, cut_short=True)
             self.notes.append(f"not promoted: {cut_short}")
@@ -222,6 +230,19 @@ class Controller:
         tags = {"champion": promotion.version or "none"}
         end_session_run(self.tracker, self.context.parent_run_id, status, self.leaderboard.files(), tags)
         return self.leaderboard
+
+    def _decide_gate(self, results: list[ExperimentResult]) -> list[ExperimentResult]:
+        """Decide the session's gate tests as one family, and record the verdicts on their runs."""
+        if not any(result.gate for result in results):
+            return results
+        assert self.tracker is not None
+        decided = decide_session(results, self.settings.policy)
+        for before, after in zip(results, decided, strict=True):
+            if after.gate != before.gate:
+                checks = [GateCheck.from_dict(check) for check in after.gate]
+                record_gate_verdicts(self.tracker, after.run_id, checks)
+            self.results[after.nodeid] = after
+        return decided
 
     def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""

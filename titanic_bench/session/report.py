@@ -56,11 +56,40 @@ class Leaderboard:
         return [header, *body]
 
     def gate_rows(self) -> list[list[str]]:
-        """One row per gated metric: reference and current CV means, delta, p-value, verdict."""
-        header = ["experiment", "metric", "reference", "ref mean", "current", "delta", "p-value", "verdict"]
+        """One row per gated metric: reference and current CV means, delta, the test, verdict.
+
+        ``mdd`` is the smallest true drop the test catches with 80% power on these folds;
+        ``adj. p`` the p-value after the correction over the session's tests.
+        """
+        header = [
+            "experiment",
+            "metric",
+            "reference",
+            "ref mean",
+            "current",
+            "delta",
+            "mdd",
+            "p-value",
+            "adj. p",
+            "test / correction",
+            "verdict",
+        ]
         body = [_check_row(r.spec, GateCheck.from_dict(c)) for r in self.results for c in r.gate]
         body += [_check_row(f"{c.reference}: winner", c) for c in self.promotion.champion_checks]
         return [header, *body] if body else []
+
+    def gate_family_line(self) -> str:
+        """Which test and correction decided the session's gate, over how many tests."""
+        tested = [
+            GateCheck.from_dict(c) for r in self.results for c in r.gate if c.get("p_value") is not None
+        ]
+        if not tested:
+            return "No gated metric was tested."
+        first = tested[0]
+        return (
+            f"{first.test} test; correction {first.correction} over the session's {len(tested)} tests "
+            "(adj. p); mdd: the smallest drop caught with 80% power at alpha on these folds."
+        )
 
     def champion_line(self) -> str:
         promotion = self.promotion
@@ -78,7 +107,7 @@ class Leaderboard:
     def text(self) -> str:
         gate = self.gate_rows()
         title = "Regression gate (corrected resampled t-test on matched folds):"
-        gate_lines = ["", title, *_text_table(gate)]
+        gate_lines = ["", title, self.gate_family_line(), *_text_table(gate)]
         return "\n".join(
             [
                 *_text_table(self.rows()),
@@ -95,6 +124,8 @@ class Leaderboard:
             "## Regression gate",
             "",
             "Corrected resampled t-test (Nadeau & Bengio) on matched folds; delta = current - reference.",
+            "",
+            self.gate_family_line(),
             "",
             *_markdown_table(gate),
             "",
@@ -123,6 +154,7 @@ class Leaderboard:
             "selection_metric": self.selection_metric,
             "ui_url": self.ui_url,
             "results": [json.loads(result.to_json()) for result in self.results],
+            "gate": self.gate_family_line(),
             "champion": {
                 "spec": promotion.winner.spec if promotion.winner else None,
                 "model_name": promotion.model_name or None,
@@ -174,7 +206,10 @@ def _check_row(label: str, check: GateCheck) -> list[str]:
         number(check.baseline, ".4f"),
         number(check.current, ".4f"),
         number(check.delta, "+.4f"),
+        number(check.mdd, ".4f"),
         number(check.p_value, ".4g"),
+        number(check.p_adjusted, ".4g"),
+        f"{check.test} / {check.correction}" if check.tested else "-",
         check.verdict.value,
     ]
 
