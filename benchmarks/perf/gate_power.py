@@ -304,9 +304,11 @@ def null_summary(null: dict[str, Any]) -> dict[str, Any]:
     ]
     summary["raw_p_below_alpha"] = rate(sum(p < GatePolicy().alpha for p in p_values), len(p_values))
     summary["smallest_raw_p"] = min(p_values)
-    summary["mdd"] = mdd_summary(
-        [c for s in sessions for e in s["experiments"].values() for c in e[GateTest.REGRESSION.value]]
-    )
+    # Per experiment: the deterministic ones are identical on both sides (variance 0).
+    summary["mdd"] = {
+        name: mdd_summary([c for s in sessions for c in s["experiments"][name][GateTest.REGRESSION.value]])
+        for name in sessions[0]["experiments"]
+    }
     return summary
 
 
@@ -412,8 +414,17 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def merged_null(cv_label: str) -> dict[str, Any] | None:
+    """The null sessions of every part file (``null --first``), each session once, in order."""
+    parts = [_read(path) for path in sorted(RESULTS.glob(f"gate_power_null_{cv_label}*.json"))]
+    if not parts:
+        return None
+    sessions = {session["session"]: session for part in parts for session in part["sessions"]}
+    return {**parts[0], "sessions": [sessions[index] for index in sorted(sessions)]}
+
+
 def run_report(args: argparse.Namespace) -> None:
-    null = _read(RESULTS / "gate_power_null_5x3.json")
+    null = merged_null("5x3")
     summary: dict[str, Any] = {"date": f"{datetime.now(UTC):%Y-%m-%d}"}
     if null:
         summary["null"] = null_summary(null)
