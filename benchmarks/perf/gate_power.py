@@ -446,6 +446,7 @@ def run_report(args: argparse.Namespace) -> None:
     if rows:
         plot(rows, PLOT)
     print(json.dumps({k: v for k, v in summary.items() if k != "power"}, indent=1))
+    print(markdown(summary))
     for row in rows:
         rates = " ".join(
             f"{key.split('/')[1]} {row[key]['rate']:.2f}"
@@ -458,6 +459,48 @@ def run_report(args: argparse.Namespace) -> None:
             f"observed {row['mean_observed_drop']:+.4f} mdd {row['median_mdd']:.4f} | {rates} | "
             f"NI pass {1 - row['noninferiority/none']['rate']:.2f}"
         )
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The tables docs/gates.md shows, ready to paste."""
+
+    def share(entry: dict[str, Any]) -> str:
+        low, high = entry["ci95"]
+        return f"{entry['count']}/{entry['total']} ({low:.1%}-{high:.1%})"
+
+    lines = [
+        "| test / correction | sessions with a false alarm (95% CI) | tests with a false alarm (95% CI) |"
+    ]
+    lines.append("|---|---|---|")
+    null = summary.get("null", {})
+    for test in GateTest:
+        for correction in Correction:
+            entry = null.get(f"{test.value}/{correction.value}")
+            if entry:
+                sessions, tests = share(entry["per_session"]), share(entry["per_test"])
+                lines.append(f"| {test.value} / {correction.value} | {sessions} | {tests} |")
+    lines += [
+        "",
+        "| degradation | metric | true drop | median mdd | none | bh | holm | 10x5 none | 10x5 bh |",
+    ]
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = summary["power"]
+    wide = {(r["variant"], r["metric"]): r for r in rows if r["cv"] == "10x5"}
+    for row in (r for r in rows if r["cv"] == "5x3"):
+        other = wide.get((row["variant"], row["metric"]), {})
+
+        def cell(source: dict[str, Any], key: str) -> str:
+            entry = source.get(key)
+            return "" if not entry else f"{entry['rate']:.0%}"
+
+        true = "" if row["true_drop"] is None else f"{row['true_drop']:+.4f}"
+        lines.append(
+            f"| {row['variant']} | {row['metric']} | {true} | {row['median_mdd']:.4f} | "
+            f"{cell(row, 'regression/none')} | {cell(row, 'regression/bh')} | "
+            f"{cell(row, 'regression/holm')} | "
+            f"{cell(other, 'regression/none')} | {cell(other, 'regression/bh')} |"
+        )
+    return "\n".join(lines)
 
 
 def _read(path: Path) -> Any:
