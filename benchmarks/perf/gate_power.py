@@ -384,6 +384,23 @@ def caught_at(rows: list[dict[str, Any]], metric: str, key: str, level: float = 
     return None
 
 
+def fitted_at(rows: list[dict[str, Any]], metric: str, key: str, level: float = 0.8) -> float | None:
+    """The true drop at which a logistic fit of detection on the true drop reaches ``level``."""
+    from sklearn.linear_model import LogisticRegression
+
+    drops, outcomes = [], []
+    for row in rows:
+        if row["metric"] == metric and row.get(key) and row["true_drop"] is not None:
+            hits, total = row[key]["count"], row[key]["total"]
+            drops += [row["true_drop"]] * total
+            outcomes += [1] * hits + [0] * (total - hits)
+    if len(set(outcomes)) < 2:
+        return None
+    fit = LogisticRegression(C=1e6).fit(np.asarray(drops).reshape(-1, 1) * 100, outcomes)
+    slope, intercept = float(fit.coef_[0][0]), float(fit.intercept_[0])
+    return None if slope <= 0 else (np.log(level / (1 - level)) - intercept) / slope / 100
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -402,7 +419,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             )
             if points:
                 drops, hits = zip(*points, strict=True)
-                axis.plot(drops, hits, marker=marker, label=f"{cv_label} {key.split('/')[1]}", alpha=0.8)
+                name = f"{cv_label} {key.split('/')[1]}"
+                axis.plot(drops, hits, marker=marker, linestyle="", label=name, alpha=0.7)
         axis.axhline(0.8, color="grey", linestyle=":", linewidth=1)
         axis.axvline(GatePolicy().min_effect, color="grey", linestyle="--", linewidth=1)
         axis.set_xscale("symlog", linthresh=0.01)
@@ -437,7 +455,10 @@ def run_report(args: argparse.Namespace) -> None:
             rows += power_summary(power, null)
     summary["power"] = rows
     summary["caught_with_80_percent"] = {
-        f"{cv}/{metric}/{key}": caught_at([r for r in rows if r["cv"] == cv], metric, key)
+        f"{cv}/{metric}/{key}": {
+            "every_larger_drop": caught_at([r for r in rows if r["cv"] == cv], metric, key),
+            "logistic_fit": fitted_at([r for r in rows if r["cv"] == cv], metric, key),
+        }
         for cv in ("5x3", "10x5")
         for metric in DEFAULT_GATE_METRICS
         for key in ("regression/none", "regression/holm", "regression/bh")
