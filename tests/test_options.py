@@ -102,7 +102,7 @@ def test_defaults_cross_validate_5x3_with_the_gate_off(pytester: pytest.Pytester
     assert (resolved.cv.folds, resolved.cv.repeats, resolved.gate) == (5, 3, GateMode.OFF)
     assert (resolved.policy.alpha, resolved.policy.min_effect) == (0.05, 0.01)
     assert resolved.policy.metrics == ("accuracy", "roc_auc")
-    assert (resolved.policy.correction, resolved.policy.test) == (Correction.BH, GateTest.REGRESSION)
+    assert (resolved.policy.correction, resolved.policy.test) == (Correction.NONE, GateTest.REGRESSION)
 
 
 def test_a_bare_gate_flag_means_the_baseline(pytester: pytest.Pytester) -> None:

@@ -93,7 +93,7 @@ class GatePolicy:
     metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
     alpha: float = 0.05
     min_effect: float = 0.01
-    correction: Correction = Correction.BH
+    correction: Correction = Correction.NONE
     test: GateTest = GateTest.REGRESSION
 
     @classmethod
