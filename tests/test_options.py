@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from titanic_bench.errors import OptionError
+from titanic_bench.gates.checks import Correction, GateTest
 from titanic_bench.options import BenchSettings, GateMode, Mode, resolve
 
 
@@ -125,6 +126,7 @@ def test_defaults_cross_validate_5x3_with_the_gate_off(pytester: pytest.Pytester
     assert (resolved.cv.folds, resolved.cv.repeats, resolved.gate) == (5, 3, GateMode.OFF)
     assert (resolved.policy.alpha, resolved.policy.min_effect) == (0.05, 0.01)
     assert resolved.policy.metrics == ("accuracy", "roc_auc")
+    assert (resolved.policy.correction, resolved.policy.test) == (Correction.NONE, GateTest.REGRESSION)
 
 
 def test_a_bare_gate_flag_means_the_baseline(pytester: pytest.Pytester) -> None:
@@ -154,6 +156,15 @@ def test_cv_plan_and_gate_numbers_are_parsed(pytester: pytest.Pytester) -> None:
     assert resolved.policy.metrics == ("roc_auc", "log_loss")
 
 
+def test_gate_correction_and_test_are_parsed_from_flag_and_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolved = settings_of(pytester, "--bench-gate-correction", "bh", "--bench-gate-test", "noninferiority")
+    assert (resolved.policy.correction, resolved.policy.test) == (Correction.BH, GateTest.NONINFERIORITY)
+    monkeypatch.setenv("TITANIC_BENCH_GATE_CORRECTION", "none")
+    assert settings_of(pytester).policy.correction is Correction.NONE
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -161,6 +172,11 @@ def test_cv_plan_and_gate_numbers_are_parsed(pytester: pytest.Pytester) -> None:
         (("--bench-gate-alpha", "1.5"), "strictly between 0 and 1"),
         (("--bench-gate-min-effect", "-0.1"), "must be a number >= 0"),
         (("--bench-gate-metrics", "brier"), "name one or more of"),
+        (
+            ("--bench-gate-correction", "bonferroni"),
+            "--bench-gate-correction='bonferroni' is not one of: holm, bh, none",
+        ),
+        (("--bench-gate-test", "equivalence"), "is not one of: regression, noninferiority"),
         (("--bench-gate=sometimes",), "A bare --bench-gate takes the next word as its value"),
         (("--bench-gate", "--bench-update-baseline"), "pass one of them"),
     ],

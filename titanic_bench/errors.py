@@ -26,6 +26,10 @@ class BaselineError(BenchError):
     """The baseline file cannot be used."""
 
 
+class GateError(BenchError):
+    """The regression gate cannot pair the current and the reference fold scores."""
+
+
 class StackError(BenchError):
     """The tracking stack could not be started, reached or stopped."""
 

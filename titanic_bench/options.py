@@ -24,7 +24,7 @@ import pytest
 from titanic_bench.cluster.address import ClusterAddress, parse_cluster_address
 from titanic_bench.data.loading import KAGGLE_SOURCE, PACKAGE_SOURCE
 from titanic_bench.errors import ArtifactStoreError, OptionError
-from titanic_bench.gates.checks import GatePolicy
+from titanic_bench.gates.checks import Correction, GatePolicy, GateTest
 from titanic_bench.ml.crossval import CVPlan
 from titanic_bench.ml.metrics import DEFAULT_SELECTION_METRIC, METRIC_NAMES
 from titanic_bench.paths import HOME_ENV
@@ -376,6 +376,22 @@ OPTIONS: tuple[Option, ...] = (
         "TITANIC_BENCH_GATE_METRICS",
         _metric_list,
     ),
+    Option(
+        "bench_gate_correction",
+        "correction of the p-values over the session's gated tests (experiments x metrics): "
+        "holm (family-wise error), bh (Benjamini-Hochberg, false discovery rate) or none",
+        _DEFAULTS.policy.correction.value,
+        "TITANIC_BENCH_GATE_CORRECTION",
+        _choice(tuple(Correction)),
+    ),
+    Option(
+        "bench_gate_test",
+        "what a gated metric must show: regression (fails on a significant drop larger than the "
+        "min effect) or noninferiority (passes only when the drop's upper confidence bound is below it)",
+        _DEFAULTS.policy.test.value,
+        "TITANIC_BENCH_GATE_TEST",
+        _choice(tuple(GateTest)),
+    ),
 )
 
 
@@ -434,7 +450,11 @@ def resolve(config: pytest.Config) -> BenchSettings:
             "pass one of them (update first, gate in later sessions)."
         )
     policy = GatePolicy(
-        values["bench_gate_metrics"], values["bench_gate_alpha"], values["bench_gate_min_effect"]
+        values["bench_gate_metrics"],
+        values["bench_gate_alpha"],
+        values["bench_gate_min_effect"],
+        Correction(values["bench_gate_correction"]),
+        GateTest(values["bench_gate_test"]),
     )
     return BenchSettings(
         mode=mode,

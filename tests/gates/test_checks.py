@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from titanic_bench.errors import GateError
 from titanic_bench.gates.checks import (
+    Correction,
     GateCheck,
     GatePolicy,
+    GateTest,
     Reference,
     Verdict,
     gate_against,
@@ -24,7 +27,8 @@ def reference(scores: dict[str, list[float]], digest: str = "d" * 64, plan: str 
 
 
 def gate(current: dict[str, list[float]], ref: Reference | None, policy: GatePolicy) -> list[GateCheck]:
-    return gate_against(current, "d" * 64, PLAN, RATIO, ref, policy)
+    """Each test decided on its own; the session's family correction is tested in test_family.py."""
+    return gate_against(current, "d" * 64, PLAN, RATIO, ref, policy.alone())
 
 
 def test_a_large_consistent_drop_is_a_regression_with_a_full_message() -> None:
@@ -96,3 +100,72 @@ def test_no_baseline_entry_is_reported_without_failing() -> None:
 def test_checks_survive_the_trip_through_json() -> None:
     [check] = gate({"roc_auc": BASE}, reference({"roc_auc": BASE}), GatePolicy(("roc_auc",)))
     assert GateCheck.from_dict(check.to_dict()) == check
+
+
+def test_p_zero_is_significant_and_no_p_value_is_not() -> None:
+    # A drop that is the same on every fold has zero variance and p = 0: the most
+    # significant result there is, which `(p or 1.0) < alpha` used to count as not significant.
+    policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01)
+    [check] = gate({"roc_auc": [s - 0.05 for s in BASE]}, reference({"roc_auc": BASE}), policy)
+    assert check.p_value == 0.0
+    assert check.significant(0.05)
+    assert check.verdict is Verdict.REGRESSION
+    [untested] = gate({"roc_auc": BASE}, None, policy)
+    assert untested.p_value is None and not untested.significant(0.05)
+
+
+def test_the_adjusted_p_value_decides_significance_once_known() -> None:
+    check = GateCheck("roc_auc", Verdict.PASS, "baseline", 0.8, 0.79, -0.01, p_value=0.01, p_adjusted=0.12)
+    assert not check.significant(0.05)
+
+
+def test_fold_counts_that_do_not_match_are_one_gate_error_naming_both_counts() -> None:
+    policy = GatePolicy(("roc_auc",))
+    with pytest.raises(GateError) as raised:
+        gate({"roc_auc": BASE}, reference({"roc_auc": BASE[:10]}), policy)
+    message = str(raised.value)
+    assert "10 roc_auc fold scores and this run 15" in message
+    assert "--bench-update-baseline" in message and "\n" not in message
+
+
+def test_every_tested_check_states_its_minimum_detectable_drop_and_drop_bound() -> None:
+    policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01)
+    current = [score + noise for score, noise in zip(BASE, NOISE, strict=True)]
+    [check] = gate({"roc_auc": current}, reference({"roc_auc": BASE}), policy)
+    assert check.mdd is not None and check.mdd > policy.min_effect
+    assert check.drop_bound is not None and check.drop_bound > 0
+    assert check.test == "regression" and check.correction == "none" and check.p_adjusted == check.p_value
+    assert "detectable drop" in check.line()
+
+
+def test_noninferiority_passes_a_drop_shown_below_the_margin() -> None:
+    policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01, test=GateTest.NONINFERIORITY)
+    current = [score - 0.002 + noise / 4 for score, noise in zip(BASE, NOISE, strict=True)]
+    [check] = gate({"roc_auc": current}, reference({"roc_auc": BASE}), policy)
+    assert check.drop_bound is not None and check.drop_bound < 0.01
+    assert check.verdict is Verdict.PASS and not check.failed
+    assert check.p_value is not None and check.p_value < 0.05
+
+
+def test_noninferiority_fails_a_noisy_drop_the_regression_test_lets_through() -> None:
+    swings = [0.10, -0.14, 0.12, -0.16, 0.03] * 3
+    current = [score + swing - 0.005 for score, swing in zip(BASE, swings, strict=True)]
+    strict = GatePolicy(("accuracy",), alpha=0.05, min_effect=0.01, test=GateTest.NONINFERIORITY)
+    [check] = gate({"accuracy": current}, reference({"accuracy": BASE}), strict)
+    assert check.drop_bound is not None and check.drop_bound > 0.01
+    assert check.verdict is Verdict.NOT_NONINFERIOR and check.failed
+    assert "not shown below 0.01" in gate_failure_message("forest", [check], strict)
+    [usual] = gate({"accuracy": current}, reference({"accuracy": BASE}), GatePolicy(("accuracy",)))
+    assert usual.verdict is Verdict.PASS
+
+
+def test_under_a_correction_a_test_significant_alone_waits_for_the_family() -> None:
+    policy = GatePolicy(("roc_auc", "accuracy"), alpha=0.05, min_effect=0.01, correction=Correction.HOLM)
+    current = [score - 0.05 + noise for score, noise in zip(BASE, NOISE, strict=True)]
+    scores = {"roc_auc": current, "accuracy": BASE}
+    checks = gate_against(
+        scores, "d" * 64, PLAN, RATIO, reference({"roc_auc": BASE, "accuracy": BASE}), policy
+    )
+    assert [check.verdict for check in checks] == [Verdict.PENDING, Verdict.PASS]
+    assert not any(check.failed for check in checks)
+    assert all(check.p_adjusted is None and check.correction == "holm" for check in checks)

@@ -12,6 +12,8 @@ from tests.support.sessions import (
     SMALL_FOREST,
     assert_session,
     leaderboard,
+    logged_results,
+    run_ids,
     run_session,
     sqlite_uri,
     write_project,
@@ -66,6 +68,28 @@ def test_a_degraded_forest_fails_the_gate_naming_metric_baseline_current_and_p(
     assert "current" in line and "delta -" in line and "p = " in line and "REGRESSION" in line
     assert verdicts(baseline["home"], "small_forest")["roc_auc"] == "REGRESSION"
     assert verdicts(baseline["home"], "logistic") == {"accuracy": "pass", "roc_auc": "pass"}
+
+
+def test_a_gated_session_shows_the_detectable_drop_the_adjusted_p_and_the_test_and_correction(
+    baseline: dict[str, Path],
+) -> None:
+    result = gate_session(
+        baseline, {**SMALL_FOREST, "max_depth": 1}, "--bench-gate", "--bench-gate-correction=bh"
+    )
+    assert_session(result, returncode=1)
+    family = "regression test; correction bh over the session's 4 tests"
+    assert family in result.stdout
+    markdown = (baseline["home"] / "reports" / "leaderboard.md").read_text()
+    assert family in markdown and "| mdd | p-value | adj. p | test / correction | verdict |" in markdown
+    assert "| regression / bh | REGRESSION |" in markdown
+    board = leaderboard(baseline["home"])
+    checks = {(entry["spec"], c["metric"]): c for entry in board["results"] for c in entry["gate"]}
+    assert checks[("small_forest", "roc_auc")]["verdict"] == "REGRESSION"
+    assert all(c["mdd"] > 0 and c["p_adjusted"] >= c["p_value"] for c in checks.values())
+    assert {c["correction"] for c in checks.values()} == {"bh"}
+    logged = logged_results(sqlite_uri(baseline["home"]), run_ids(baseline["home"]))["small_forest"]
+    assert logged["gate_roc_auc_mdd"] == checks[("small_forest", "roc_auc")]["mdd"]
+    assert logged["gate_roc_auc_p_adjusted"] == checks[("small_forest", "roc_auc")]["p_adjusted"]
 
 
 def test_a_new_random_state_alone_passes_the_gate(baseline: dict[str, Path]) -> None:

@@ -20,6 +20,8 @@ from tests.support.sessions import (
     write_project,
 )
 from titanic_bench.errors import ReportError
+from titanic_bench.gates.checks import Correction, GatePolicy, Reference, gate_against
+from titanic_bench.gates.family import decide_session
 from titanic_bench.session.promotion import Promotion
 from titanic_bench.session.report import Leaderboard, _columns, finished_line
 from titanic_bench.tracking.links import SessionLinks
@@ -249,3 +251,41 @@ def test_a_verbose_session_prints_a_line_per_experiment_and_the_whole_table(tmp_
     header = leaderboard_section(result.stdout)[0].split()
     assert {"precision", "recall", "f1", "fit_seconds", "run_id"} <= set(header)
     assert all(run_id in result.stdout for run_id in ids.values())  # full ids in the wide table
+
+
+def gated_board() -> Leaderboard:
+    """Two experiments gated under Holm: one dropped by 0.05 on every fold, one unchanged."""
+    base = [0.80, 0.82, 0.84, 0.81, 0.83] * 3
+    noise = [0.004, -0.003, 0.002, -0.004, 0.001] * 3
+    policy = GatePolicy(("roc_auc", "accuracy"), correction=Correction.HOLM)
+    reference = Reference("baseline", "d", "5x3 seed 42", {"roc_auc": base, "accuracy": base})
+    dropped = [score - 0.05 + n for score, n in zip(base, noise, strict=True)]
+    results = []
+    for spec, scores in (("dropped", dropped), ("same", base)):
+        checks = gate_against(
+            {"roc_auc": scores, "accuracy": base}, "d", "5x3 seed 42", 0.25, reference, policy
+        )
+        results.append(replace(result(spec), gate=[check.to_dict() for check in checks]))
+    decided = decide_session(results, policy)
+    return Leaderboard.build("s", "roc_auc", decided, Promotion(winner=None, reason="r"), "")
+
+
+def test_gate_rows_show_the_detectable_drop_the_adjusted_p_and_the_test_and_correction() -> None:
+    header, *rows = gated_board().gate_rows()
+    assert header[6:10] == ["mdd", "p-value", "adj. p", "test / correction"]
+    dropped = next(row for row in rows if row[0] == "dropped" and row[1] == "roc_auc")
+    assert float(dropped[6]) > 0 and dropped[9] == "regression / holm" and dropped[-1] == "REGRESSION"
+    assert float(dropped[8]) >= float(dropped[7])  # Holm only raises p
+
+
+def test_markdown_and_json_name_the_correction_and_carry_the_new_fields() -> None:
+    board = gated_board()
+    files = board.files()
+    line = "regression test; correction holm over the session's 4 tests"
+    assert line in files["leaderboard.md"] and line in board.text()
+    assert "| mdd | p-value | adj. p | test / correction |" in files["leaderboard.md"]
+    data = json.loads(files["leaderboard.json"])
+    assert data["gate"].startswith(line)
+    checks = [check for entry in data["results"] for check in entry["gate"]]
+    assert all(check["mdd"] > 0 and check["p_adjusted"] is not None for check in checks)
+    assert {check["correction"] for check in checks} == {"holm"}

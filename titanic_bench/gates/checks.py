@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from titanic_bench.errors import GateError
 from titanic_bench.ml import metrics as table
 from titanic_bench.ml.metrics import DEFAULT_GATE_METRICS
 
@@ -53,30 +54,77 @@ def floor_failure_message(spec_name: str, checks: Sequence[FloorCheck]) -> str:
 
 
 class Verdict(StrEnum):
-    """A gated metric's outcome; only REGRESSION and INCOMPARABLE fail."""
+    """A gated metric's outcome; REGRESSION, NOT_NONINFERIOR and INCOMPARABLE fail."""
 
     PASS = "pass"
     REGRESSION = "REGRESSION"
+    NOT_NONINFERIOR = "NOT NON-INFERIOR"
+    #: Significant alone; the family correction at the session's end decides.
+    PENDING = "pending"
     DATA_CHANGED = "dataset changed"
     NO_REFERENCE = "no baseline"
     INCOMPARABLE = "INCOMPARABLE"
 
 
+class Correction(StrEnum):
+    """How the session's family of gate tests (experiments x metrics) is corrected."""
+
+    HOLM = "holm"
+    BH = "bh"
+    NONE = "none"
+
+
+class GateTest(StrEnum):
+    """What a gated metric must show: not a significant drop, or a drop shown below the margin."""
+
+    REGRESSION = "regression"
+    NONINFERIORITY = "noninferiority"
+
+
 @dataclass(frozen=True)
 class GatePolicy:
-    """Fail when a metric is worse by more than ``min_effect`` AND p < ``alpha``."""
+    """Fail when a metric is worse by more than ``min_effect`` AND p < ``alpha``.
+
+    In the ``noninferiority`` test a metric fails unless the upper confidence bound of
+    its drop lies below ``min_effect``. ``correction`` adjusts the p-values over all the
+    session's gated tests before alpha is applied.
+    """
 
     metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
     alpha: float = 0.05
     min_effect: float = 0.01
+    correction: Correction = Correction.NONE
+    test: GateTest = GateTest.REGRESSION
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> GatePolicy:
-        return cls(**{**values, "metrics": tuple(values["metrics"])})
+        policy = cls(**{**values, "metrics": tuple(values["metrics"])})
+        return replace(policy, correction=Correction(policy.correction), test=GateTest(policy.test))
 
     def including(self, metric: str) -> GatePolicy:
         """The same policy, also testing ``metric`` (first), e.g. the selection metric."""
         return replace(self, metrics=tuple(dict.fromkeys([metric, *self.metrics])))
+
+    def alone(self) -> GatePolicy:
+        """The same policy for a test decided on its own (no family to correct over)."""
+        return replace(self, correction=Correction.NONE)
+
+    def decide(self, metric: str, delta: float, p_value: float) -> Verdict:
+        """The verdict of one test once its (adjusted) p-value is known."""
+        if self.test is GateTest.NONINFERIORITY:
+            return Verdict.PASS if p_value < self.alpha else Verdict.NOT_NONINFERIOR
+        worsening = table.metric(metric).worsening(delta)
+        return Verdict.REGRESSION if worsening > self.min_effect and p_value < self.alpha else Verdict.PASS
+
+    def explain(self, verdict: Verdict, metric: str, delta: float) -> str:
+        """Why a test failed ("" when it did not)."""
+        p = "p" if self.correction is Correction.NONE else f"{self.correction.value}-adjusted p"
+        if verdict is Verdict.REGRESSION:
+            drop = table.metric(metric).worsening(delta)
+            return f"worse by {drop:.4f} > {self.min_effect:g} and {p} < alpha {self.alpha:g}"
+        if verdict is Verdict.NOT_NONINFERIOR:
+            return f"the drop is not shown below {self.min_effect:g}: {p} >= alpha {self.alpha:g}"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -91,7 +139,11 @@ class Reference:
 
 @dataclass(frozen=True)
 class GateCheck:
-    """One gated metric: the reference's and current CV means, their delta, the test."""
+    """One gated metric: the reference's and current CV means, their delta, the test.
+
+    ``p_value`` is the configured test's own; ``p_adjusted`` the one the verdict used
+    after the family correction (None while the session has not decided).
+    """
 
     metric: str
     verdict: Verdict
@@ -101,17 +153,38 @@ class GateCheck:
     delta: float | None = None
     p_value: float | None = None
     note: str = ""
+    #: Smallest true drop caught with 80% power at alpha, from these folds' corrected variance.
+    mdd: float | None = None
+    #: One-sided (1 - alpha) upper confidence bound of the drop.
+    drop_bound: float | None = None
+    p_adjusted: float | None = None
+    correction: str = Correction.NONE.value
+    test: str = GateTest.REGRESSION.value
 
     @property
     def failed(self) -> bool:
-        return self.verdict in (Verdict.REGRESSION, Verdict.INCOMPARABLE)
+        return self.verdict in (Verdict.REGRESSION, Verdict.NOT_NONINFERIOR, Verdict.INCOMPARABLE)
+
+    @property
+    def tested(self) -> bool:
+        """Whether a p-value was computed, so the check belongs to the session's family."""
+        return self.p_value is not None
+
+    def significant(self, alpha: float) -> bool:
+        """Whether the decisive p-value (adjusted once known) is below ``alpha``; p = 0 is."""
+        decisive = self.p_value if self.p_adjusted is None else self.p_adjusted
+        return decisive is not None and decisive < alpha
 
     def line(self) -> str:
         if self.baseline is None or self.current is None or self.p_value is None:
             return f"{self.metric}: {self.verdict.value} ({self.note})"
+        adjusted = (
+            "" if self.p_adjusted is None else f", {self.correction}-adjusted p = {self.p_adjusted:.4g}"
+        )
+        detectable = "" if self.mdd is None else f", detectable drop {self.mdd:.4f}"
         return (
             f"{self.metric}: {self.reference} {self.baseline:.4f}, current {self.current:.4f}, "
-            f"delta {self.current - self.baseline:+.4f}, p = {self.p_value:.4g} -> "
+            f"delta {self.current - self.baseline:+.4f}, p = {self.p_value:.4g}{adjusted}{detectable} -> "
             f"{self.verdict.value}{f' ({self.note})' if self.note else ''}"
         )
 
@@ -123,35 +196,68 @@ class GateCheck:
         return cls(**{**values, "verdict": Verdict(values["verdict"])})
 
 
+def _paired(metric: str, current: Sequence[float], reference: Reference) -> tuple[Any, Any]:
+    import numpy as np
+
+    ours, theirs = np.asarray(current, dtype=float), np.asarray(reference.fold_scores[metric], dtype=float)
+    if ours.shape != theirs.shape:
+        fix = (
+            "rewrite it with --bench-update-baseline"
+            if reference.label == "baseline"
+            else "its run's cv_<metric>_fold history is incomplete; re-register a champion"
+        )
+        raise GateError(
+            f"the {reference.label} has {theirs.size} {metric} fold scores and this run {ours.size} "
+            f"under the same CV plan {reference.cv_plan!r}, so they cannot be paired fold by fold: {fix}."
+        )
+    return ours, theirs
+
+
 def gate_metric(
     metric: str, current: Sequence[float], reference: Reference, test_train_ratio: float, policy: GatePolicy
 ) -> GateCheck:
-    """Corrected resampled t-test on the matched folds, one-sided towards "worse"."""
+    """Corrected resampled t-test on the matched folds, one-sided towards "worse".
+
+    Under a family correction the verdict of a test that is significant alone stays
+    PENDING (the correction can only raise p); everything else is already decided.
+    """
     # Imported here: pytest imports this module (via settings) in every session.
-    import numpy as np
+    from titanic_bench.gates.stats import (
+        Alternative,
+        corrected_ttest,
+        drop_upper_bound,
+        minimum_detectable_drop,
+        noninferiority_p_value,
+    )
 
-    from titanic_bench.gates.stats import Alternative, corrected_ttest
-
-    ours, theirs = np.asarray(current, dtype=float), np.asarray(reference.fold_scores[metric], dtype=float)
+    ours, theirs = _paired(metric, current, reference)
     direction = table.metric(metric)
     towards_worse: Alternative = "less" if direction.greater_is_better else "greater"
     test = corrected_ttest(ours - theirs, test_train_ratio, towards_worse)
     delta = float(ours.mean() - theirs.mean())
-    worsening = direction.worsening(delta)
-    regressed = worsening > policy.min_effect and test.p_value < policy.alpha
-    if regressed:
-        note = f"worse by {worsening:.4f} > {policy.min_effect:g} and p < alpha {policy.alpha:g}"
+    drop = direction.worsening(delta)
+    if policy.test is GateTest.NONINFERIORITY:
+        p_value = noninferiority_p_value(drop, test.variance, test.df, policy.min_effect)
     else:
-        note = ""
+        p_value = test.p_value
+    verdict = policy.decide(metric, delta, p_value)
+    alone = policy.correction is Correction.NONE
+    if not alone and verdict is not policy.decide(metric, delta, 1.0):
+        verdict = Verdict.PENDING
     return GateCheck(
         metric,
-        Verdict.REGRESSION if regressed else Verdict.PASS,
+        verdict,
         reference.label,
         float(theirs.mean()),
         float(ours.mean()),
         delta,
-        test.p_value,
-        note,
+        p_value,
+        policy.explain(verdict, metric, delta),
+        minimum_detectable_drop(test.variance, test.df, policy.alpha, min_effect=policy.min_effect),
+        drop_upper_bound(drop, test.variance, test.df, policy.alpha),
+        p_value if alone else None,
+        policy.correction.value,
+        policy.test.value,
     )
 
 
@@ -187,5 +293,6 @@ def gate_failure_message(spec_name: str, checks: Sequence[GateCheck], policy: Ga
     lines = "\n".join(f"  {check.line()}" for check in failed)
     return (
         f"{spec_name} failed the regression gate on {', '.join(c.metric for c in failed)} "
-        f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}):\n{lines}"
+        f"(alpha {policy.alpha:g}, minimal effect {policy.min_effect:g}, {policy.test.value} test, "
+        f"correction {policy.correction.value}):\n{lines}"
     )

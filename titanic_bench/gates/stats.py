@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 Alternative = Literal["less", "greater", "two-sided"]
+#: The power at which the minimum detectable drop is stated.
+POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class PairedTest:
     df: int
     p_value: float
     alternative: Alternative
+    #: The Nadeau-Bengio corrected variance of the mean difference.
+    variance: float = 0.0
 
 
 def corrected_variance(scores: ArrayLike, test_train_ratio: float) -> float:
@@ -56,7 +60,7 @@ def corrected_ttest(
         t_value = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
     else:
         t_value = mean / math.sqrt(variance)
-    return PairedTest(mean, t_value, df, _p_value(t_value, df, alternative), alternative)
+    return PairedTest(mean, t_value, df, _p_value(t_value, df, alternative), alternative, variance)
 
 
 def _p_value(t_value: float, df: int, alternative: Alternative) -> float:
@@ -65,6 +69,55 @@ def _p_value(t_value: float, df: int, alternative: Alternative) -> float:
     if alternative == "greater":
         return float(stats.t.sf(t_value, df))
     return float(min(1.0, 2.0 * stats.t.sf(abs(t_value), df)))
+
+
+def minimum_detectable_drop(
+    variance: float, df: int, alpha: float, power: float = POWER, min_effect: float = 0.0
+) -> float:
+    """The smallest true drop the gate catches with probability ``power``.
+
+    The gate fails when the observed drop exceeds both ``min_effect`` and the one-sided
+    critical value ``t(1-alpha, df) * se``; the observed drop scatters around the true
+    one with ``se`` = sqrt(corrected variance), so ``power`` of its draws clear that
+    bar once the true drop is the bar plus ``t(power, df) * se``. With ``min_effect`` 0
+    this is the textbook ``(t(1-alpha) + t(power)) * se`` (central-t approximation).
+    """
+    se = math.sqrt(variance)
+    bar = max(min_effect, float(stats.t.ppf(1.0 - alpha, df)) * se)
+    return bar + float(stats.t.ppf(power, df)) * se
+
+
+def drop_upper_bound(drop: float, variance: float, df: int, alpha: float) -> float:
+    """One-sided (1 - alpha) upper confidence bound of a true drop observed as ``drop``."""
+    return drop + float(stats.t.ppf(1.0 - alpha, df)) * math.sqrt(variance)
+
+
+def noninferiority_p_value(drop: float, variance: float, df: int, margin: float) -> float:
+    """p of H0 "the true drop is at least ``margin``" against "it is smaller".
+
+    p < alpha exactly when :func:`drop_upper_bound` at alpha is below ``margin``.
+    """
+    if variance == 0.0:
+        return 0.0 if drop < margin else 1.0
+    return float(stats.t.cdf((drop - margin) / math.sqrt(variance), df))
+
+
+def holm(p_values: ArrayLike) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error rate), in the input order."""
+    values = np.asarray(p_values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    steps = (values.size - np.arange(values.size)) * values[order]
+    adjusted = np.empty_like(values)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    return [float(value) for value in adjusted]
+
+
+def benjamini_hochberg(p_values: ArrayLike) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the input order."""
+    values = np.asarray(p_values, dtype=float)
+    if values.size == 0:
+        return []
+    return [float(value) for value in stats.false_discovery_control(values, method="bh")]
 
 
 def confidence_interval(

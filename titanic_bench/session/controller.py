@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from titanic_bench.data.loading import TitanicData, load_titanic
 from titanic_bench.errors import ArtifactStoreError, StackError
 from titanic_bench.gates.baseline import read_baseline, resolve_path, write_baseline
+from titanic_bench.gates.checks import GateCheck
+from titanic_bench.gates.family import decide_session
 from titanic_bench.options import BenchSettings, Mode
 from titanic_bench.paths import HOME_ENV, StatePaths, state_paths
 from titanic_bench.session.context import SessionContext
@@ -37,7 +39,13 @@ from titanic_bench.stack.ui import reopen_command
 from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.environment import describe, model_requirements
 from titanic_bench.tracking.links import SessionLinks
-from titanic_bench.tracking.runs import close_dead_sessions, end_open_runs, end_session_run, open_session
+from titanic_bench.tracking.runs import (
+    close_dead_sessions,
+    end_open_runs,
+    end_session_run,
+    open_session,
+    record_gate_verdicts,
+)
 
 if TYPE_CHECKING:
     from titanic_bench.cluster.connect import Cluster
@@ -256,7 +264,7 @@ class Controller:
 
     def _finish(self, session_failed: bool, cut_short: str) -> Leaderboard:
         assert self.context is not None and self.tracker is not None and self.data is not None
-        results = list(self.results.values())
+        results = self._decide_gate(list(self.results.values()))
         store_lost = "" if cut_short else self._artifact_store_lost()
         cut_short = cut_short or store_lost
         if cut_short:
@@ -332,6 +340,19 @@ class Controller:
         except ArtifactStoreError as error:
             return f"the artifact store failed during the session: {error}"
         return ""
+
+    def _decide_gate(self, results: list[ExperimentResult]) -> list[ExperimentResult]:
+        """Decide the session's gate tests as one family, and record the verdicts on their runs."""
+        if not any(result.gate for result in results):
+            return results
+        assert self.tracker is not None
+        decided = decide_session(results, self.settings.policy)
+        for before, after in zip(results, decided, strict=True):
+            if after.gate != before.gate:
+                checks = [GateCheck.from_dict(check) for check in after.gate]
+                record_gate_verdicts(self.tracker, after.run_id, checks)
+            self.results[after.nodeid] = after
+        return decided
 
     def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""

@@ -115,7 +115,8 @@ def champion_checks(
     """The winner gated against ``champion`` on the same folds; () without a champion."""
     if champion is None:
         return ()
-    plan, policy = settings.cv, settings.policy.including(settings.selection_metric)
+    # One comparison, decided on its own: the session's family correction is for the baseline gate.
+    plan, policy = settings.cv, settings.policy.including(settings.selection_metric).alone()
     label = f"champion v{champion.version}"
     reference = logged_reference(tracker, champion, label, policy.metrics)
     if reference is None or reference.data_digest != winner.data_digest or reference.cv_plan != plan.label:

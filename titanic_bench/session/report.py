@@ -30,7 +30,16 @@ PICTURE_FOLDER = "plots"
 #: The terminal's default width: the compact tables and the prose fit in it.
 TERMINAL_WIDTH = 120
 #: Columns of the compact gate table, by header; headers the gate rows lack are left out.
-COMPACT_GATE_COLUMNS: tuple[str, ...] = ("experiment", "metric", "reference", "delta", "p-value", "verdict")
+COMPACT_GATE_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "metric",
+    "reference",
+    "delta",
+    "mdd",
+    "p-value",
+    "adj. p",
+    "verdict",
+)
 #: Characters of a run id the compact table shows (the full ids are in the Markdown and JSON).
 SHORT_RUN_ID = 8
 
@@ -99,11 +108,40 @@ class Leaderboard:
         return [header, *body]
 
     def gate_rows(self) -> list[list[str]]:
-        """One row per gated metric: reference and current CV means, delta, p-value, verdict."""
-        header = ["experiment", "metric", "reference", "ref mean", "current", "delta", "p-value", "verdict"]
+        """One row per gated metric: reference and current CV means, delta, the test, verdict.
+
+        ``mdd`` is the smallest true drop the test catches with 80% power on these folds;
+        ``adj. p`` the p-value after the correction over the session's tests.
+        """
+        header = [
+            "experiment",
+            "metric",
+            "reference",
+            "ref mean",
+            "current",
+            "delta",
+            "mdd",
+            "p-value",
+            "adj. p",
+            "test / correction",
+            "verdict",
+        ]
         body = [_check_row(r.spec, GateCheck.from_dict(c)) for r in self.results for c in r.gate]
         body += [_check_row(f"{c.reference}: winner", c) for c in self.promotion.champion_checks]
         return [header, *body] if body else []
+
+    def gate_family_line(self) -> str:
+        """Which test and correction decided the session's gate, over how many tests."""
+        tested = [
+            GateCheck.from_dict(c) for r in self.results for c in r.gate if c.get("p_value") is not None
+        ]
+        if not tested:
+            return "No gated metric was tested."
+        first = tested[0]
+        return (
+            f"{first.test} test; correction {first.correction} over the session's {len(tested)} tests "
+            "(adj. p); mdd: the smallest drop caught with 80% power at alpha on these folds."
+        )
 
     def champion_line(self) -> str:
         promotion = self.promotion
@@ -130,10 +168,10 @@ class Leaderboard:
         gate = self.gate_rows()
         if gate and not wide:
             gate = _columns(gate, {name: name for name in COMPACT_GATE_COLUMNS})
-        title = "Regression gate (corrected resampled t-test on matched folds):"
-        gate_lines = ["", title, *_text_table(gate)]
-        prose = [self.champion_line(), *(self.link_lines())]
         width = 10_000 if wide else TERMINAL_WIDTH
+        title = "Regression gate (corrected resampled t-test on matched folds):"
+        gate_lines = ["", title, _wrapped(self.gate_family_line(), width), *_text_table(gate)]
+        prose = [self.champion_line(), *(self.link_lines())]
         return "\n".join(
             [
                 *_text_table(self.rows() if wide else self.compact_rows()),
@@ -156,6 +194,8 @@ class Leaderboard:
             "## Regression gate",
             "",
             "Corrected resampled t-test (Nadeau & Bengio) on matched folds; delta = current - reference.",
+            "",
+            self.gate_family_line(),
             "",
             *_markdown_table(gate),
             "",
@@ -186,6 +226,7 @@ class Leaderboard:
             "links": self.links.to_dict() if self.links else None,
             "reopen": self.reopen,
             "results": [json.loads(result.to_json()) for result in self.results],
+            "gate": self.gate_family_line(),
             "champion": {
                 "spec": promotion.winner.spec if promotion.winner else None,
                 "model_name": promotion.model_name or None,
@@ -286,7 +327,10 @@ def _check_row(label: str, check: GateCheck) -> list[str]:
         number(check.baseline, ".4f"),
         number(check.current, ".4f"),
         number(check.delta, "+.4f"),
+        number(check.mdd, ".4f"),
         number(check.p_value, ".4g"),
+        number(check.p_adjusted, ".4g"),
+        f"{check.test} / {check.correction}" if check.tested else "-",
         check.verdict.value,
     ]
 

@@ -384,7 +384,22 @@ def gate_metrics(gate: Sequence[GateCheck]) -> dict[str, float]:
         if check.delta is not None and check.p_value is not None:
             metrics[f"gate_{check.metric}_delta"] = check.delta
             metrics[f"gate_{check.metric}_p_value"] = check.p_value
+        if check.mdd is not None:
+            metrics[f"gate_{check.metric}_mdd"] = check.mdd
+        if check.p_adjusted is not None:
+            metrics[f"gate_{check.metric}_p_adjusted"] = check.p_adjusted
     return metrics
+
+
+def record_gate_verdicts(tracker: Tracker, run_id: str, gate: Sequence[GateCheck]) -> None:
+    """The session's final verdicts on a run logged before the family was decided."""
+    from mlflow.entities import RunTag
+
+    adjusted = {f"gate_{c.metric}_p_adjusted": c.p_adjusted for c in gate if c.p_adjusted is not None}
+    with tracker.call("recording the session's gate verdicts"):
+        tracker.client.log_batch(
+            run_id, metrics=_metrics(adjusted), tags=[RunTag(TagKey.GATE, gate_tag(gate))]
+        )
 
 
 def fold_history(tracker: Tracker, run_id: str, metric: str) -> list[float]:
