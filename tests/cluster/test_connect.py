@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.helpers import QUICK_CV, dask_cluster, forest_project, left_behind
-from titanic_bench.cluster.connect import ATTEMPT_TIMEOUT, connect
+from titanic_bench.cluster.connect import ATTEMPT_TIMEOUT, connect, require_dask
 from titanic_bench.errors import ClusterError
 from titanic_bench.options import DEFAULT_REGISTERED_MODEL
 from titanic_bench.stack.server import Retry, free_port
@@ -39,6 +40,25 @@ def test_a_session_with_an_unreachable_scheduler_stops_in_one_line(tmp_path: Pat
     assert len(errors) == 1 and f"the Dask scheduler at {address} is unreachable" in errors[0], (
         result.errlines
     )
+    assert left_behind(project.home) == []
+
+
+def test_without_the_dask_extra_the_message_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: find_spec gives None
+    with pytest.raises(ClusterError, match=r"needs distributed, which are not installed: pip install"):
+        require_dask()
+
+
+def test_a_session_without_dask_installed_stops_in_one_line(tmp_path: Path) -> None:
+    project = forest_project(tmp_path)
+    with (project.root / "conftest.py").open("a") as conftest:
+        conftest.write("\nimport sys\n\nsys.modules['distributed'] = None  # not installed\n")
+    result = project.run("--bench-dask", "local:1")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.startswith("ERROR: titanic-bench")]
+    assert len(errors) == 1 and "titanic-bench[dask]" in errors[0], result.errlines
+    assert "Traceback" not in "\n".join(result.outlines + result.errlines)
     assert left_behind(project.home) == []
 
 

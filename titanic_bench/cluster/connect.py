@@ -6,6 +6,7 @@ session given ``--bench-dask``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Callable
@@ -19,11 +20,23 @@ from titanic_bench.stack.server import Retry
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
+#: What --bench-dask needs beyond the harness's own dependencies: the ``dask`` extra.
+DASK_MODULES = ("dask", "distributed", "cloudpickle")
 #: Seconds one attempt to reach a scheduler may take (Dask retries within it).
 ATTEMPT_TIMEOUT = 3.0
 #: Seconds a running scheduler may take to have at least one worker.
 WORKERS_TIMEOUT = 60.0
 LOOPBACK = "127.0.0.1"
+
+
+def require_dask() -> None:
+    """One line, not an ImportError, when the ``dask`` extra is not installed."""
+    missing = [name for name in DASK_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ClusterError(
+            f"--bench-dask needs {', '.join(missing)}, which are not installed: "
+            "pip install 'titanic-bench[dask]' (the dev extra includes it)."
+        )
 
 
 def start_local(workers: int) -> LocalCluster:
@@ -74,6 +87,7 @@ class Cluster:
 
     @classmethod
     def open(cls, address: ClusterAddress, retry: Retry) -> Cluster:
+        require_dask()
         if address.is_local:
             local = start_local(address.workers)
             try:
