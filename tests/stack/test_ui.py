@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from tests.support.listener import answering_server
 from tests.support.processes import processes_mentioning, stop_groups_mentioning
+from titanic_bench.cli import build_parser
 from titanic_bench.paths import state_paths
 from titanic_bench.stack.server import free_port, probe
 from titanic_bench.stack.ui import latest_links, reopen_command
@@ -137,6 +139,15 @@ def test_the_reopen_command_names_the_state_port_and_a_masked_backend(tmp_path: 
     other = reopen_command(paths, 5123, "postgresql://bench:hunter2@db/bench")
     assert other.endswith("--port 5123 --backend-uri 'postgresql://bench:***@db/bench'")
     assert "hunter2" not in other
+
+
+def test_the_reopen_command_names_an_object_store_destination(tmp_path: Path) -> None:
+    paths = state_paths(tmp_path / "state")
+    command = reopen_command(paths, 5123, f"sqlite:///{paths.database}", "s3://mlflow/titanic")
+    assert command.endswith("--port 5123 --artifacts s3://mlflow/titanic")
+    words = shlex.split(command)[1:]  # after the program's name, as the CLI parses them
+    args = build_parser("ui").parse_args(words)
+    assert args.artifacts == "s3://mlflow/titanic" and args.port == 5123
 
 
 def test_latest_links_are_none_before_any_session(tmp_path: Path) -> None:

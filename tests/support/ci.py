@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 
@@ -14,7 +15,7 @@ def in_ci() -> bool:
     return os.environ.get(CI_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Fail in CI, skip with the reason elsewhere: for a service or tool a test needs."""
     if in_ci():
         pytest.fail(f"{reason} ({CI_ENV}=true: this test must run here)", pytrace=False)

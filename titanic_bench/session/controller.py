@@ -322,7 +322,8 @@ class Controller:
         """How to see the links again when the embedded server stops with the session."""
         if self.server is None or self.settings.keep_server:
             return ""
-        command = reopen_command(self.paths, self.server.port, self.server.backend_uri)
+        server = self.server
+        command = reopen_command(self.paths, server.port, server.backend_uri, server.artifacts_uri)
         return (
             "MLflow UI: the embedded server stops with this session. Reopen it on the same state with\n"
             f"  {command}\n"

@@ -14,21 +14,26 @@ import threading
 from types import FrameType
 
 from titanic_bench.paths import StatePaths, state_paths
+from titanic_bench.stack.artifacts import ARTIFACTS_ENV
 from titanic_bench.stack.backend import BACKEND_ENV, default_backend_uri, mask_secrets
 from titanic_bench.stack.server import start_embedded
 from titanic_bench.tracking.links import SessionLinks
 
 PORT_FLAG = "--port"
+ARTIFACTS_FLAG = "--artifacts"
 COMMAND = "titanic-bench ui"
 #: The leaderboard file of the latest session in the state folder, whose links ``ui`` prints.
 LEADERBOARD_JSON = "leaderboard.json"
 
 
-def reopen_command(paths: StatePaths, port: int, backend_uri: str) -> str:
-    """The command that serves the same state on the same port (a password stays masked)."""
+def reopen_command(paths: StatePaths, port: int, backend_uri: str, artifacts_uri: str | None = None) -> str:
+    """The command that serves the same state on the same port (a password stays masked);
+    ``artifacts_uri``, an object-store destination, so the UI shows the runs' artifacts too."""
     words = [COMMAND, "--home", shlex.quote(str(paths.root)), PORT_FLAG, str(port)]
     if backend_uri != default_backend_uri(paths):
         words += ["--backend-uri", shlex.quote(mask_secrets(backend_uri))]
+    if artifacts_uri:
+        words += [ARTIFACTS_FLAG, shlex.quote(mask_secrets(artifacts_uri))]
     return " ".join(words)
 
 
@@ -50,13 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend-uri", help=f"backend store (default ${BACKEND_ENV} or SQLite in the state folder)"
     )
     parser.add_argument(
+        ARTIFACTS_FLAG,
+        help=f"artifact destination, e.g. s3://bucket/prefix (default ${ARTIFACTS_ENV} or the state's)",
+    )
+    parser.add_argument(
         PORT_FLAG, type=int, default=5000, help="port on 127.0.0.1 (default 5000; 0: a free one)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     paths = state_paths(args.home)
-    server = start_embedded(paths, args.backend_uri, args.port, port_flag=PORT_FLAG)
+    server = start_embedded(paths, args.backend_uri, args.port, port_flag=PORT_FLAG, artifacts=args.artifacts)
     # SIGTERM too: without a handler it would end this process and leave the server running.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
