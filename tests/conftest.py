@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from titanic_bench.stack.server import EmbeddedServer
+from titanic_bench.tracking.client import Tracker
 
 
 @pytest.fixture
@@ -18,6 +19,17 @@ def bench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("TITANIC_BENCH_BACKEND_URI", raising=False)
     return home
+
+
+@pytest.fixture
+def sqlite_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    """A client of a SQLite store in ``tmp_path``, with no server in between.
+
+    Without a server MLflow puts artifacts under ``./mlruns`` of the working directory,
+    so the test runs in ``tmp_path``: nothing lands in the checkout.
+    """
+    monkeypatch.chdir(tmp_path)
+    return Tracker.connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,7 +163,7 @@ def test_a_type_outside_the_allow_list_is_refused_not_pickled(monkeypatch: pytes
 
 
 def test_logging_a_model_that_needs_an_unlisted_type_names_the_type(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, sqlite_tracker: Tracker
 ) -> None:
     import titanic_bench.ml.trusted_types as trusted
 
@@ -173,7 +171,7 @@ def test_logging_a_model_that_needs_an_unlisted_type_names_the_type(
     split = holdout_split(load_titanic())
     evaluation = fit_and_score(spec, split)
     monkeypatch.setattr(trusted, "TRUSTED_TYPES", frozenset())
-    tracker = Tracker.connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracker = sqlite_tracker
     run_id = tracker.client.create_run(tracker.client.create_experiment("refused")).info.run_id
     example = split.X_test.head(2)
     with pytest.raises(UntrustedModelError, match=r"needs type\(s\) numpy\.dtype"):

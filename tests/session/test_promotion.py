@@ -13,6 +13,7 @@ import pytest
 from tests.support.proxy import faulty_proxy
 from tests.support.sessions import SMALL_FOREST, run_session, sqlite_uri, write_project
 from titanic_bench.options import CHAMPION_ALIAS, DEFAULT_REGISTERED_MODEL
+from titanic_bench.tracking.client import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +72,9 @@ def registered_versions(uri: str, name: str = DEFAULT_REGISTERED_MODEL) -> list[
 
 
 def alias_fault(method: str, path: str) -> tuple[int, dict[str, str]] | None:
-    """The registry fails to read aliases (a 5xx): not the same as "no champion yet"."""
-    if method == "GET" and path.startswith("/api/2.0/mlflow/registered-models/alias"):
+    """The registry fails to read a registered model or its aliases (a 5xx): not the same as
+    "no champion yet"."""
+    if method == "GET" and path.startswith("/api/2.0/mlflow/registered-models/"):
         return 500, {"error_code": "INTERNAL_ERROR", "message": "the registry database is on fire"}
     return None
 
@@ -138,7 +140,7 @@ def test_a_session_at_n4_with_three_passing_candidates_adds_exactly_one_version(
     assert registered_versions(sqlite_uri(home)) == ["1"]
 
 
-def test_a_champion_moved_by_another_session_meanwhile_is_compared_again(tmp_path: Path) -> None:
+def test_a_champion_moved_by_another_session_meanwhile_is_compared_again(sqlite_tracker: Tracker) -> None:
     from collections.abc import Iterator
     from contextlib import contextmanager
 
@@ -149,16 +151,14 @@ def test_a_champion_moved_by_another_session_meanwhile_is_compared_again(tmp_pat
     from titanic_bench.session.bench import Experiment
     from titanic_bench.session.context import SessionContext
     from titanic_bench.session.promotion import promote_winner
-    from titanic_bench.tracking.client import Tracker
     from titanic_bench.tracking.registry import move_alias, register
     from titanic_bench.tracking.runs import open_session
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker, data, model = Tracker.connect(uri), load_titanic(), "titanic_moved"
+    tracker, data, model = sqlite_tracker, load_titanic(), "titanic_moved"
     session = open_session(tracker, "moved", "s-1", {}, data, controller="{}")
     context = SessionContext(
         session_id="s-1",
-        tracking_uri=uri,
+        tracking_uri=tracker.uri,
         ui_url="",
         experiment_id=session.experiment_id,
         experiment_name="moved",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from tests.support.factories import result
+from titanic_bench.options import CHAMPION_ALIAS
 from titanic_bench.session.results import ExperimentResult
-from titanic_bench.tracking.registry import select_winner
+from titanic_bench.tracking.client import Tracker
+from titanic_bench.tracking.registry import champion_version, select_winner
 
 
 def test_the_cross_validated_mean_decides_not_the_holdout() -> None:
@@ -48,3 +51,17 @@ def test_a_loss_as_selection_metric_picks_the_lowest() -> None:
     winner, reason = select_winner([with_loss("high", 0.6), with_loss("low", 0.4)], "log_loss")
     assert winner is not None and winner.spec == "low"
     assert reason == "lowest cross-validated log_loss (0.4000) among 2 passing run(s)"
+
+
+def test_a_model_without_the_alias_has_no_champion(sqlite_tracker: Tracker, tmp_path: Path) -> None:
+    # Another session registers its version before it moves the alias: in between, the model
+    # exists without one, and MLflow's SQL store says so with INVALID_PARAMETER_VALUE.
+    tracker = sqlite_tracker
+    assert champion_version(tracker, "titanic_any", CHAMPION_ALIAS) is None
+    tracker.client.create_registered_model("titanic_any")
+    assert champion_version(tracker, "titanic_any", CHAMPION_ALIAS) is None
+    tracker.client.create_model_version("titanic_any", source=(tmp_path / "model").as_uri())
+    assert champion_version(tracker, "titanic_any", CHAMPION_ALIAS) is None
+    tracker.client.set_registered_model_alias("titanic_any", CHAMPION_ALIAS, "1")
+    champion = champion_version(tracker, "titanic_any", CHAMPION_ALIAS)
+    assert champion is not None and str(champion.version) == "1"

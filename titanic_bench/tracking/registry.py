@@ -47,18 +47,24 @@ def select_winner(results: Sequence[ExperimentResult], metric: str) -> tuple[Exp
 def champion_version(tracker: Tracker, model_name: str, alias: str) -> ModelVersion | None:
     """The version ``alias`` points to; None only when the model or the alias does not exist.
 
-    Any other registry failure (a 5xx, a timeout, a permission error) is a TrackingError:
-    treating it as "no champion" would promote the winner without comparing it.
+    The alias is read from the registered model: MLflow reports a missing alias of an
+    existing model as INVALID_PARAMETER_VALUE, a code it also uses for real faults, and a
+    model sits without the alias whenever another session has registered its version but
+    not yet moved the alias. Any other registry failure (a 5xx, a timeout, a permission
+    error) is a TrackingError: treating it as "no champion" would promote the winner
+    without comparing it.
     """
     from mlflow.exceptions import MlflowException
 
     with tracker.call(f"reading {model_name}@{alias}"):
         try:
-            return tracker.client.get_model_version_by_alias(model_name, alias)
+            model = tracker.client.get_registered_model(model_name)
         except MlflowException as error:
             if error.error_code == NOT_FOUND:
                 return None
             raise
+        version = (model.aliases or {}).get(alias)
+        return None if version is None else tracker.client.get_model_version(model_name, str(version))
 
 
 def logged_reference(
