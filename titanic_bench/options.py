@@ -30,6 +30,8 @@ from titanic_bench.ml.metrics import DEFAULT_SELECTION_METRIC, METRIC_NAMES
 from titanic_bench.paths import HOME_ENV
 from titanic_bench.stack.artifacts import ARTIFACTS_ENV, check_destination
 from titanic_bench.stack.backend import BACKEND_ENV
+from titanic_bench.stack.server import Retry
+from titanic_bench.tracking.client import TRACKING_URI_ENV
 
 DEFAULT_EXPERIMENT = "titanic-survival-prediction"
 DEFAULT_REGISTERED_MODEL = "titanic_survival"
@@ -38,7 +40,6 @@ DEFAULT_BASELINE = "benchmarks/baseline.json"
 #: ini-only: the harness runs when the session's arguments lie under these paths.
 PATHS_INI = "bench_paths"
 DEFAULT_PATHS = ("benchmarks",)
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 class GateMode(StrEnum):
@@ -86,7 +87,7 @@ class BenchSettings:
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
     selection_metric: str = DEFAULT_SELECTION_METRIC
-    connect_attempts: int = 12
+    connect_attempts: int = Retry.attempts
     #: Where the experiments run: None in this process (or xdist's), else a Dask cluster.
     dask: ClusterAddress | None = None
     promote: bool = True

@@ -8,6 +8,10 @@ from pathlib import Path
 
 HOME_ENV = "TITANIC_BENCH_HOME"
 DEFAULT_HOME = ".titanic-bench"
+#: The session's reports, written to the reports folder and logged to the session run.
+LEADERBOARD_MARKDOWN = "leaderboard.md"
+LEADERBOARD_JSON = "leaderboard.json"
+LEADERBOARD_PICTURE = "leaderboard.png"
 
 
 @dataclass(frozen=True)

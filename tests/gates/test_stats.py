@@ -136,3 +136,7 @@ def test_benjamini_hochberg_matches_statsmodels() -> None:
 def test_corrections_of_one_test_or_none_change_nothing() -> None:
     assert holm([0.03]) == [0.03] and benjamini_hochberg([0.03]) == pytest.approx([0.03])
     assert holm([]) == [] and benjamini_hochberg([]) == []
+
+
+def test_the_interval_of_folds_that_all_scored_the_same_is_that_score() -> None:
+    assert confidence_interval([0.75, 0.75, 0.75], RATIO) == (0.75, 0.75)

@@ -37,7 +37,7 @@ def test_scores_are_bit_identical_in_one_process_and_in_two(spec: ExperimentSpec
     parallel = cross_validate_spec(spec, data.features, data.target, plan, n_jobs=2)
     assert serial.fold_scores == parallel.fold_scores  # ==, not approx
     assert set(serial.fold_scores) == set(METRIC_NAMES)
-    assert all(len(scores) == plan.n_splits for scores in serial.fold_scores.values())
+    assert all(len(scores) == plan.splitter().get_n_splits() for scores in serial.fold_scores.values())
 
 
 def test_summary_has_mean_std_and_an_interval_around_the_mean(data) -> None:  # type: ignore[no-untyped-def]

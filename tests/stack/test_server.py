@@ -190,3 +190,16 @@ def test_stopping_a_gone_group_is_harmless() -> None:
     stop_process_group(process.pid, grace=0.1)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
+
+
+def test_a_group_of_zombies_macos_will_not_signal_counts_as_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS answers EPERM, not ESRCH, to killpg on a group whose members are all zombies."""
+    signals: list[int] = []
+
+    def zombies_only(pgid: int, sig: int) -> None:
+        signals.append(sig)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "killpg", zombies_only)
+    stop_process_group(12345, grace=0.1)
+    assert signals == [signal.SIGTERM]

@@ -125,8 +125,9 @@ def confidence_interval(
 ) -> tuple[float, float]:
     """Two-sided ``level`` interval for the mean score, on the corrected variance."""
     values = np.asarray(scores, dtype=float)
-    mean = float(values.mean())
-    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1)) * math.sqrt(
-        corrected_variance(values, test_train_ratio)
-    )
-    return mean - half, mean + half
+    se = math.sqrt(corrected_variance(values, test_train_ratio))
+    if se == 0.0:  # scipy answers NaN for a zero scale: every fold scored the same
+        mean = float(values.mean())
+        return mean, mean
+    low, high = stats.t.interval(level, values.size - 1, loc=values.mean(), scale=se)
+    return float(low), float(high)

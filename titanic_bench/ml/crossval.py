@@ -41,10 +41,6 @@ class CVPlan:
         return f"{self.folds}x{self.repeats} seed {self.seed}"
 
     @property
-    def n_splits(self) -> int:
-        return self.folds * self.repeats
-
-    @property
     def test_train_ratio(self) -> float:
         """n_test / n_train of every split, the Nadeau-Bengio correction factor."""
         return 1.0 / (self.folds - 1)

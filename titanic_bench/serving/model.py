@@ -25,6 +25,7 @@ import pandas as pd
 import sklearn
 
 from titanic_bench.errors import BenchError, ModelLoadError
+from titanic_bench.options import CHAMPION_ALIAS, DEFAULT_REGISTERED_MODEL
 from titanic_bench.serving.fast.path import Predictor, compile_fast_path
 from titanic_bench.serving.schema import CSV_COLUMN_OF_FIELD, Columns, Passenger, passenger_columns, row
 from titanic_bench.stack.backend import mask_secrets
@@ -39,7 +40,7 @@ from titanic_bench.tracking.tags import VersionTag
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_URI = "models:/titanic_survival@champion"
+DEFAULT_MODEL_URI = f"models:/{DEFAULT_REGISTERED_MODEL}@{CHAMPION_ALIAS}"
 NO_MODEL_RETRY_SECONDS = 2.0
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 

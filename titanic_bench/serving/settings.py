@@ -14,9 +14,9 @@ from typing import Any
 
 from titanic_bench.errors import OptionError
 from titanic_bench.serving.model import DEFAULT_MODEL_URI
+from titanic_bench.tracking.client import TRACKING_URI_ENV
 
 MODEL_URI_ENV = "TITANIC_BENCH_MODEL_URI"
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 POLL_ENV = "TITANIC_BENCH_POLL_SECONDS"
 BATCH_LIMIT_ENV = "TITANIC_BENCH_BATCH_LIMIT"
 BODY_LIMIT_ENV = "TITANIC_BENCH_BODY_LIMIT"

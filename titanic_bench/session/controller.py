@@ -22,13 +22,13 @@ from titanic_bench.gates.baseline import read_baseline, resolve_path, write_base
 from titanic_bench.gates.checks import GateCheck
 from titanic_bench.gates.family import decide_session
 from titanic_bench.options import BenchSettings, Mode
-from titanic_bench.paths import HOME_ENV, StatePaths, state_paths
+from titanic_bench.paths import HOME_ENV, LEADERBOARD_PICTURE, StatePaths, state_paths
 from titanic_bench.session.context import SessionContext
 from titanic_bench.session.liveness import controller_alive, this_controller
 from titanic_bench.session.progress import Progress
 from titanic_bench.session.promotion import Promotion, promote_winner
 from titanic_bench.session.quiet import mlflow_output_to, route_mlflow_logging
-from titanic_bench.session.report import PICTURE_FILE, PICTURE_FOLDER, Leaderboard
+from titanic_bench.session.report import PICTURE_FOLDER, Leaderboard
 from titanic_bench.session.results import ExperimentResult, ranked
 from titanic_bench.stack.artifacts import check_bucket, is_s3, take_s3_environment
 from titanic_bench.stack.backend import mask_secrets
@@ -295,7 +295,7 @@ class Controller:
         status = "KILLED" if cut_short else "FAILED" if session_failed or self.gate_failures else "FINISHED"
         tags = {"champion": promotion.version or "none"}
         # The picture as written, not drawn again: drawing it costs about a second here.
-        pictures = {PICTURE_FOLDER: self.paths.reports / PICTURE_FILE} if results else {}
+        pictures = {PICTURE_FOLDER: self.paths.reports / LEADERBOARD_PICTURE} if results else {}
         # A lost store would fail the upload with MLflow's text; the check's message says why.
         files, pictures = ({}, {}) if store_lost else (self.leaderboard.files(), pictures)
         end_session_run(self.tracker, self.context.parent_run_id, status, files, tags, pictures)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from titanic_bench.errors import ReportError
 from titanic_bench.gates.checks import GateCheck
 from titanic_bench.ml.metrics import METRIC_NAMES
+from titanic_bench.paths import LEADERBOARD_JSON, LEADERBOARD_MARKDOWN, LEADERBOARD_PICTURE
 from titanic_bench.session.promotion import Promotion
 from titanic_bench.session.results import ExperimentResult, ranked
 from titanic_bench.tracking.links import SessionLinks
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 #: Holdout columns; the cross-validated ones (mean ± 95% CI half-width) come first.
 COLUMNS: tuple[str, ...] = (*METRIC_NAMES, "fit_seconds")
 CV_COLUMNS: tuple[str, ...] = ("roc_auc", "accuracy")
-MARKDOWN_FILE = "leaderboard.md"
-JSON_FILE = "leaderboard.json"
-PICTURE_FILE = "leaderboard.png"
 #: The folder of the session run's artifacts the picture goes to.
 PICTURE_FOLDER = "plots"
 #: The terminal's default width: the compact tables and the prose fit in it.
@@ -238,7 +236,7 @@ class Leaderboard:
         }
 
     def files(self) -> dict[str, str]:
-        return {MARKDOWN_FILE: self.markdown(), JSON_FILE: json.dumps(self.as_dict(), indent=2)}
+        return {LEADERBOARD_MARKDOWN: self.markdown(), LEADERBOARD_JSON: json.dumps(self.as_dict(), indent=2)}
 
     def append_summary(self, path: Path, source: str) -> None:
         """Append the Markdown leaderboard to a CI's summary file (``source`` named it)."""
@@ -277,8 +275,8 @@ class Leaderboard:
             path.write_text(text)
             written.append(path)
         if self.results:
-            self.figure().savefig(folder / PICTURE_FILE)
-            written.append(folder / PICTURE_FILE)
+            self.figure().savefig(folder / LEADERBOARD_PICTURE)
+            written.append(folder / LEADERBOARD_PICTURE)
         return written
 
 

@@ -397,4 +397,7 @@ def _signal_group(pgid: int, sig: int) -> bool:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         return False
+    except PermissionError:
+        # macOS refuses to signal a group whose members are all zombies (EPERM, not ESRCH).
+        return False
     return True

@@ -13,7 +13,7 @@ import signal
 import threading
 from types import FrameType
 
-from titanic_bench.paths import StatePaths, state_paths
+from titanic_bench.paths import LEADERBOARD_JSON, StatePaths, state_paths
 from titanic_bench.stack.artifacts import ARTIFACTS_ENV
 from titanic_bench.stack.backend import BACKEND_ENV, default_backend_uri, mask_secrets
 from titanic_bench.stack.server import start_embedded
@@ -22,8 +22,6 @@ from titanic_bench.tracking.links import SessionLinks
 PORT_FLAG = "--port"
 ARTIFACTS_FLAG = "--artifacts"
 COMMAND = "titanic-bench ui"
-#: The leaderboard file of the latest session in the state folder, whose links ``ui`` prints.
-LEADERBOARD_JSON = "leaderboard.json"
 
 
 def reopen_command(paths: StatePaths, port: int, backend_uri: str, artifacts_uri: str | None = None) -> str:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from titanic_bench.errors import ReproduceError
-from titanic_bench.options import TRACKING_URI_ENV
 from titanic_bench.paths import HOME_ENV, state_paths
-from titanic_bench.tracking.client import Tracker, error_text
+from titanic_bench.tracking.client import TRACKING_URI_ENV, Tracker, error_text
 from titanic_bench.tracking.registry import NOT_FOUND
 
 #: Logged metrics that are not results of the experiment: timings, floors, gate outcomes.
