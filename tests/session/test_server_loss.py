@@ -58,6 +58,9 @@ def test_a_server_killed_mid_session_fails_it_in_one_line_per_test_and_promotes_
     assert failures, output
     assert "titanic-bench: end of session failed" in output
     assert f"tracking server {server.url}" in output
+    # The cases that started after the kill failed before training, not after it.
+    assert "titanic-bench: reaching the session run before training failed" in output
+    assert "During handling of the above exception" not in output
     assert "Traceback" not in output and "INTERNALERROR" not in output
 
     # Back up on the same store: nothing promoted; the dead session's runs are still RUNNING,

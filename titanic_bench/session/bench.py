@@ -73,10 +73,13 @@ class Bench:
         try:
             result = self.runner(spec, self.item.nodeid)
         except BenchError as error:
-            # The server went away, a model needs an unlisted type...: the test fails on one line.
-            pytest.fail(f"titanic-bench: {error}", pytrace=False)
-        self.item.user_properties.append((RESULT_PROPERTY, result.to_json()))
-        return result
+            failure = f"titanic-bench: {error}"
+        else:
+            self.item.user_properties.append((RESULT_PROPERTY, result.to_json()))
+            return result
+        # The server went away, a model needs an unlisted type...: the test fails on one line
+        # (outside the except block, so pytest shows no chained exception with it).
+        pytest.fail(failure, pytrace=False)
 
 
 class Experiment:
@@ -101,7 +104,14 @@ class Experiment:
 
     def run(self, spec: ExperimentSpec, nodeid: str) -> ExperimentResult:
         """Train, score, cross-validate, check and log ``spec``; the result names its run."""
+        self.reach_server()
         return self.log(self.record(spec, nodeid))
+
+    def reach_server(self) -> None:
+        """Fail before training, not after it, when the tracking server is gone: a dead
+        server then fails each remaining case within its bounded retries."""
+        with self.tracker.call("reaching the session run before training"):
+            self.tracker.client.get_run(self.context.parent_run_id)
 
     def log(self, record: ExperimentRecord) -> ExperimentResult:
         """Log ``record`` as its run; the result names the run."""
