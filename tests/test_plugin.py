@@ -193,6 +193,26 @@ def test_a_state_folder_that_cannot_be_created_is_one_line(project: BenchProject
     assert project.server_starts() == 0
 
 
+@pytest.mark.parametrize("read_only", ["state", "state/reports"])
+def test_a_state_folder_that_exists_but_cannot_be_written_is_one_line(
+    project: BenchProject, tmp_path: Path, read_only: str
+) -> None:
+    from tests.support.folders import read_only_folder
+
+    home = tmp_path / "state"
+    for folder in ("artifacts", "reports"):
+        (home / folder).mkdir(parents=True)
+    with read_only_folder(tmp_path / read_only):
+        result = project.run("-p", "no:xdist", "--bench-home", str(home))
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    line = result.stderr.lines[0]
+    assert line.startswith(f"ERROR: titanic-bench: the state folder {home} cannot be created or written (")
+    assert line.endswith("pass a writable folder with --bench-home or TITANIC_BENCH_HOME.")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert project.server_starts() == 0
+
+
 def test_a_deleted_experiment_of_the_same_name_is_one_line_not_an_internal_error(
     project: BenchProject,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,13 @@ class StatePaths:
         return self.root / "session.log"
 
     def create(self) -> StatePaths:
+        """Create the folders and check each can be written (an OSError says why not)."""
         for folder in (self.root, self.artifacts, self.reports):
             folder.mkdir(parents=True, exist_ok=True)
+            # mkdir accepts a folder that exists but cannot be written: the server's log or
+            # the reports would then fail later as an internal error.
+            with tempfile.TemporaryFile(dir=folder):
+                pass
         return self
 
 
