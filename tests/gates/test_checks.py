@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from titanic_bench.errors import GateError
@@ -15,6 +17,8 @@ from titanic_bench.gates.checks import (
     gate_against,
     gate_failure_message,
 )
+from titanic_bench.gates.family import decide_family
+from titanic_bench.gates.stats import corrected_variance, minimum_detectable_drop
 
 PLAN = "5x3 seed 42"
 RATIO = 0.25
@@ -108,15 +112,19 @@ def test_p_zero_is_significant_and_no_p_value_is_not() -> None:
     policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01)
     [check] = gate({"roc_auc": [s - 0.05 for s in BASE]}, reference({"roc_auc": BASE}), policy)
     assert check.p_value == 0.0
-    assert check.significant(0.05)
     assert check.verdict is Verdict.REGRESSION
-    [untested] = gate({"roc_auc": BASE}, None, policy)
-    assert untested.p_value is None and not untested.significant(0.05)
+    # The family decides it again on the adjusted p, which a correction keeps at 0.
+    [decided] = decide_family([check], replace(policy, correction=Correction.HOLM))
+    assert decided.p_adjusted == 0.0 and decided.verdict is Verdict.REGRESSION
 
 
-def test_the_adjusted_p_value_decides_significance_once_known() -> None:
-    check = GateCheck("roc_auc", Verdict.PASS, "baseline", 0.8, 0.79, -0.01, p_value=0.01, p_adjusted=0.12)
-    assert not check.significant(0.05)
+def test_the_adjusted_p_value_decides_the_verdict() -> None:
+    policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01, correction=Correction.HOLM)
+    significant_alone = GateCheck("roc_auc", Verdict.PENDING, "baseline", 0.8, 0.78, -0.02, p_value=0.03)
+    null = GateCheck("roc_auc", Verdict.PASS, "baseline", 0.8, 0.8, 0.0, p_value=0.5)
+    decided = decide_family([significant_alone, null], policy)
+    assert [check.p_adjusted for check in decided] == [0.06, 0.5]
+    assert [check.verdict for check in decided] == [Verdict.PASS, Verdict.PASS]
 
 
 def test_fold_counts_that_do_not_match_are_one_gate_error_naming_both_counts() -> None:
@@ -136,6 +144,17 @@ def test_every_tested_check_states_its_minimum_detectable_drop_and_drop_bound() 
     assert check.drop_bound is not None and check.drop_bound > 0
     assert check.test == "regression" and check.correction == "none" and check.p_adjusted == check.p_value
     assert "detectable drop" in check.line()
+
+
+def test_an_unchanged_run_states_the_drop_detectable_from_the_reference_folds() -> None:
+    # Bit-identical folds (the usual CI run of unchanged code) have no variance of the
+    # differences: an mdd of just the min effect would claim 80% power at 0.01.
+    policy = GatePolicy(("roc_auc",), alpha=0.05, min_effect=0.01)
+    [check] = gate({"roc_auc": BASE}, reference({"roc_auc": BASE}), policy)
+    expected = minimum_detectable_drop(corrected_variance(BASE, RATIO), len(BASE) - 1, 0.05, min_effect=0.01)
+    assert check.mdd == pytest.approx(expected)
+    assert check.mdd is not None and check.mdd > 0.02
+    assert check.verdict is Verdict.PASS and check.p_value == 0.5
 
 
 def test_noninferiority_passes_a_drop_shown_below_the_margin() -> None:

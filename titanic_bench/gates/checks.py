@@ -170,11 +170,6 @@ class GateCheck:
         """Whether a p-value was computed, so the check belongs to the session's family."""
         return self.p_value is not None
 
-    def significant(self, alpha: float) -> bool:
-        """Whether the decisive p-value (adjusted once known) is below ``alpha``; p = 0 is."""
-        decisive = self.p_value if self.p_adjusted is None else self.p_adjusted
-        return decisive is not None and decisive < alpha
-
     def line(self) -> str:
         if self.baseline is None or self.current is None or self.p_value is None:
             return f"{self.metric}: {self.verdict.value} ({self.note})"
@@ -225,6 +220,7 @@ def gate_metric(
     from titanic_bench.gates.stats import (
         Alternative,
         corrected_ttest,
+        corrected_variance,
         drop_upper_bound,
         minimum_detectable_drop,
         noninferiority_p_value,
@@ -241,6 +237,11 @@ def gate_metric(
     else:
         p_value = test.p_value
     verdict = policy.decide(metric, delta, p_value)
+    # Folds that all moved alike (an unchanged, bit-identical run) say nothing about how a
+    # real change would scatter: the reference's own fold variance stands in, which assumes
+    # a change correlated with the reference at 0.5 at most (measured: higher), so the mdd
+    # errs large rather than claiming power the gate does not have.
+    mdd_variance = test.variance or corrected_variance(theirs, test_train_ratio)
     alone = policy.correction is Correction.NONE
     if not alone and verdict is not policy.decide(metric, delta, 1.0):
         verdict = Verdict.PENDING
@@ -253,7 +254,7 @@ def gate_metric(
         delta,
         p_value,
         policy.explain(verdict, metric, delta),
-        minimum_detectable_drop(test.variance, test.df, policy.alpha, min_effect=policy.min_effect),
+        minimum_detectable_drop(mdd_variance, test.df, policy.alpha, min_effect=policy.min_effect),
         drop_upper_bound(drop, test.variance, test.df, policy.alpha),
         p_value if alone else None,
         policy.correction.value,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from titanic_bench.data.loading import TitanicData
-from titanic_bench.gates.checks import GateCheck, Reference, gate_against
+from titanic_bench.gates.checks import GateCheck, GatePolicy, GateTest, Reference, gate_against
 from titanic_bench.ml.crossval import cross_validate_model
 from titanic_bench.options import CHAMPION_ALIAS, BenchSettings
 from titanic_bench.session.results import ExperimentResult
@@ -105,6 +105,18 @@ def _blocked(winner: ExperimentResult, checks: tuple[GateCheck, ...]) -> Promoti
     )
 
 
+def champion_policy(settings: BenchSettings) -> GatePolicy:
+    """How the winner is compared with the champion: the regression test on the selection
+    metric and the gated ones, decided on its own.
+
+    The session's family correction and a non-inferiority test are for the baseline gate:
+    non-inferiority at the default margin fails almost every unchanged comparison, so as
+    the champion rule it would keep the alias where it is for good.
+    """
+    policy = settings.policy.including(settings.selection_metric).alone()
+    return replace(policy, test=GateTest.REGRESSION)
+
+
 def champion_checks(
     tracker: Tracker,
     winner: ExperimentResult,
@@ -115,8 +127,7 @@ def champion_checks(
     """The winner gated against ``champion`` on the same folds; () without a champion."""
     if champion is None:
         return ()
-    # One comparison, decided on its own: the session's family correction is for the baseline gate.
-    plan, policy = settings.cv, settings.policy.including(settings.selection_metric).alone()
+    plan, policy = settings.cv, champion_policy(settings)
     label = f"champion v{champion.version}"
     reference = logged_reference(tracker, champion, label, policy.metrics)
     if reference is None or reference.data_digest != winner.data_digest or reference.cv_plan != plan.label:
