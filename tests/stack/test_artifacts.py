@@ -288,8 +288,9 @@ def check_the_bucket_holds_the_session(s3_server: S3Server, bucket: str, project
     [session_run] = client.search_runs(
         [runs[0].info.experiment_id], f"tags.session_id = '{session}' and tags.run_kind = 'session'"
     )
-    session_prefix = f"bench/{session_run.info.experiment_id}/{session_run.info.run_id}/artifacts/reports/"
-    assert {session_prefix + "leaderboard.json", session_prefix + "leaderboard.md"} <= keys
+    session_prefix = f"bench/{session_run.info.experiment_id}/{session_run.info.run_id}/artifacts/"
+    reports = {f"{session_prefix}reports/leaderboard.json", f"{session_prefix}reports/leaderboard.md"}
+    assert reports | {f"{session_prefix}plots/leaderboard.png"} <= keys
     # Nothing went to the state folder's artifacts.
     assert not [path for path in (project.home / "artifacts").rglob("*") if path.is_file()]
 
