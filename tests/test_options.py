@@ -209,6 +209,23 @@ def test_bad_options_do_not_break_a_session_the_harness_does_not_run(
     result.assert_outcomes(passed=1)
 
 
+def test_a_bare_pytest_in_a_project_that_names_no_bench_paths_does_not_run_the_harness(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another project with a benchmarks/ folder of its own (pytest-benchmark's, say).
+    pytester.makeini("[pytest]\n")
+    pytester.mkdir("benchmarks")
+    pytester.makepyfile(**{"benchmarks/test_speed": "def test_fast():\n    assert True\n"})
+    monkeypatch.setenv("TITANIC_BENCH_PORT", "99999")
+    result = pytester.runpytest_subprocess("-p", "no:xdist")
+
+    result.assert_outcomes(passed=1)
+    # Naming the folder on the command line still runs the harness (the bad port shows it).
+    named = pytester.runpytest_subprocess("-p", "no:xdist", "benchmarks")
+    assert named.ret == pytest.ExitCode.USAGE_ERROR
+    assert "TITANIC_BENCH_PORT" in named.stderr.str()
+
+
 def test_bench_dask_from_flag_environment_or_ini(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -410,7 +410,14 @@ def add_options(parser: pytest.Parser) -> None:
         else:
             group.addoption(option.flag, default=None, dest=option.name, help=help_text)
         parser.addini(option.name, option.help, default="")
-    parser.addini(PATHS_INI, "paths whose tests start the harness", type="args", default=list(DEFAULT_PATHS))
+    # No default here: whether a project names its bench paths decides whether a bare
+    # `pytest` over the whole project starts the harness (see plugin.is_active).
+    parser.addini(
+        PATHS_INI,
+        f"paths whose tests start the harness (default: {' '.join(DEFAULT_PATHS)})",
+        type="args",
+        default=[],
+    )
 
 
 def _raw_value(config: pytest.Config, option: Option) -> tuple[str, Any]:
@@ -475,7 +482,7 @@ def resolve(config: pytest.Config) -> BenchSettings:
         connect_attempts=values["bench_connect_attempts"],
         dask=values["bench_dask"],
         promote=not values["bench_no_promote"],
-        paths=tuple(config.getini(PATHS_INI)),
+        paths=tuple(config.getini(PATHS_INI) or DEFAULT_PATHS),
         cv=values["bench_cv"],
         gate=gate,
         baseline=values["bench_baseline"],

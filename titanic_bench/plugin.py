@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from titanic_bench.errors import BenchError
-from titanic_bench.options import PATHS_INI, BenchSettings, Mode, add_options, resolve
+from titanic_bench.options import DEFAULT_PATHS, PATHS_INI, BenchSettings, Mode, add_options, resolve
 from titanic_bench.session.context import SessionContext
 from titanic_bench.session.results import RESULT_PROPERTY, ExperimentResult
 
@@ -52,14 +52,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def is_active(config: pytest.Config) -> bool:
-    """Whether this session benchmarks: an argument lies in (or above) one of the bench_paths."""
+    """Whether this session benchmarks: an argument lies in one of the bench paths, or above
+    one that the project names in its ``bench_paths`` ini key.
+
+    Only a project that names its bench paths runs the harness from a bare ``pytest`` over
+    the whole project: another project installed beside it that merely has a
+    ``benchmarks/`` folder (pytest-benchmark's, say) never starts a server.
+    """
     if config.option.collectonly or getattr(config, "workerinput", None) is not None:
         return False
-    candidates = (config.rootpath / path for path in config.getini(PATHS_INI))
+    declared = config.getini(PATHS_INI)
+    candidates = (config.rootpath / path for path in declared or DEFAULT_PATHS)
     roots = [root.resolve() for root in candidates if root.exists()]
     for arg in config.args:
         target = (config.invocation_params.dir / arg.split("::")[0]).resolve()
-        if any(target == root or root in target.parents or target in root.parents for root in roots):
+        if any(target == root or root in target.parents for root in roots):
+            return True
+        if declared and any(target in root.parents for root in roots):
             return True
     return False
 
