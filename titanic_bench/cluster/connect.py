@@ -71,7 +71,7 @@ def connect(scheduler: str, retry: Retry, sleep: Callable[[float], None] = time.
             sleep(delay)
     raise ClusterError(
         f"the Dask scheduler at {scheduler} is unreachable after {retry.attempts} attempts "
-        f"({ATTEMPT_TIMEOUT:.0f} s each, {sum(retry.delays()):.0f} s apart in all); last error: {error}. "
+        f"({ATTEMPT_TIMEOUT:.0f} s each, {sum(retry.delays()):g} s apart in all); last error: {error}. "
         "Start it (dask scheduler; dask worker ADDRESS), fix --bench-dask / TITANIC_BENCH_DASK, "
         "or use --bench-dask local."
     )

@@ -115,7 +115,7 @@ def wait_for_server(
     if error is not None:
         raise StackError(
             f"the MLflow tracking server at {mask_secrets(tracking_uri)} is unreachable after "
-            f"{retry.attempts} attempts over {sum(retry.delays()):.0f} s; last error: {mask_secrets(error)}. "
+            f"{retry.attempts} attempts over {sum(retry.delays()):g} s; last error: {mask_secrets(error)}. "
             "Start it, fix MLFLOW_TRACKING_URI / --bench-tracking-uri, or drop them to let "
             "the harness start an embedded server."
         )
