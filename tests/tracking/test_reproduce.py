@@ -88,7 +88,7 @@ def postgres_uri() -> str:
     import psycopg2
     from psycopg2 import sql
 
-    from titanic_bench.stack.backend import normalize_backend_uri
+    from titanic_bench.stack.backend import mask_secrets, normalize_backend_uri
 
     uri = normalize_backend_uri(os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT))
     parts = urlsplit(uri)
@@ -102,7 +102,7 @@ def postgres_uri() -> str:
             connect_timeout=5,
         )
     except psycopg2.OperationalError as error:
-        message = f"PostgreSQL for {POSTGRES_ENV} ({uri}) is unreachable: {error}".strip()
+        message = mask_secrets(f"PostgreSQL for {POSTGRES_ENV} ({uri}) is unreachable: {error}".strip())
         unavailable(message)
     connection.autocommit = True
     with connection.cursor() as cursor:
@@ -254,6 +254,23 @@ def test_a_server_that_is_down_is_named_as_such_without_its_password() -> None:
     assert_one_line_error(result, f"cannot reach the tracking server http://ada:***@127.0.0.1:{uri[-5:]}")
     assert "not found" not in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2"])
+def test_a_database_store_that_is_down_is_named_as_such_without_its_password(scheme: str) -> None:
+    result = reproduce_command("0123456789abcdef", "--tracking-uri", f"{scheme}://u:hunter2@127.0.0.1:1/x")
+    assert_one_line_error(result, f"cannot reach the tracking server {scheme}://u:***@127.0.0.1:1/x: ")
+    assert "Start it, or pass --tracking-uri." in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_an_unreachable_test_database_is_reported_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(POSTGRES_ENV, "postgresql://u:hunter2@127.0.0.1:1/x")
+    with pytest.raises((pytest.skip.Exception, pytest.fail.Exception)) as outcome:
+        postgres_uri()
+    assert "127.0.0.1:1" in str(outcome.value) and "hunter2" not in str(outcome.value)
 
 
 def test_a_mistyped_home_is_an_error_not_a_new_empty_store(tmp_path: Path) -> None:

@@ -8,6 +8,12 @@ values of these variables win), and stops MLflow printing run links, which hold 
 tracking URI, password and all. Model logging has no client form in MLflow 3 (``log_model``
 reads the process's tracking URI), so :func:`fluent_uri` points it at the session's
 server for that one call and puts the previous URI back.
+
+A database store (``postgresql://``, ``sqlite:///``) as the tracking URI gets the same
+driver as a backend URI (:func:`~titanic_bench.stack.backend.normalize_backend_uri`), and
+:meth:`Tracker.connect` connects to it once before MLflow does: MLflow retries a failed
+first connection 10 times over about 100 s (a constant, no variable changes it), then
+raises a SQLAlchemy error with a traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from titanic_bench.errors import TrackingError
-from titanic_bench.stack.backend import mask_secrets
+from titanic_bench.stack.backend import mask_secrets, normalize_backend_uri
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -40,6 +47,12 @@ CLIENT_ENVIRONMENT = {
     "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
 }
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+#: Seconds a first connection to a PostgreSQL store may take (unless the URI sets
+#: ``connect_timeout``): a host that drops packets fails in this time, not the OS's minutes.
+DATABASE_CONNECT_TIMEOUT = 10
+#: What to do about a tracking server or store that cannot be reached, unless the caller
+#: names its own option.
+REACH_ADVICE = "Start it, or use another tracking URI."
 
 
 def configure_clients() -> None:
@@ -56,7 +69,34 @@ def client_for(tracking_uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     configure_clients()
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    uri = normalize_backend_uri(tracking_uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def is_database_uri(uri: str) -> bool:
+    """Whether MLflow opens ``uri`` as a SQLAlchemy store (no server in between)."""
+    from mlflow.store.db.db_types import DATABASE_ENGINES
+
+    return uri.partition("://")[0].split("+")[0].lower() in DATABASE_ENGINES
+
+
+def reach_database(uri: str) -> None:
+    """Connect once to the database store at ``uri``; raise the driver's error if that fails."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    url = sqlalchemy.make_url(uri)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).parent.is_dir():
+        return  # MLflow makes the folder, and connecting here first would fail for want of it
+    connect_args: dict[str, object] = {}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -67,8 +107,28 @@ class Tracker:
     client: MlflowClient
 
     @classmethod
-    def connect(cls, tracking_uri: str) -> Tracker:
-        return cls(tracking_uri, client_for(tracking_uri))
+    def connect(cls, tracking_uri: str, advice: str = REACH_ADVICE) -> Tracker:
+        """A client of ``tracking_uri``; a database store that cannot be opened is a TrackingError.
+
+        ``advice`` ends that error's message: what the user should do, in the caller's terms.
+        """
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+        uri = normalize_backend_uri(tracking_uri)
+        try:
+            if is_database_uri(uri):
+                reach_database(uri)
+            client = client_for(uri)
+        # ValueError: a port that is not a number; ImportError: a driver that is not installed.
+        except (MlflowException, SQLAlchemyError, ValueError, ImportError, OSError) as error:
+            # The driver's own message, without SQLAlchemy's wrapping and link.
+            cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+            raise TrackingError(
+                f"cannot reach the tracking server {mask_secrets(tracking_uri)}: "
+                f"{error_text(cause).rstrip(' .?!')}. {advice}"
+            ) from None
+        return cls(uri, client)
 
     @property
     def shown_uri(self) -> str:

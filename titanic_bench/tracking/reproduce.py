@@ -25,6 +25,8 @@ from titanic_bench.tracking.registry import NOT_FOUND
 #: Logged metrics that are not results of the experiment: timings, floors, gate outcomes.
 _NOT_COMPARED_PREFIXES = ("floor_", "gate_")
 _NOT_COMPARED_SUFFIXES = ("_seconds", "_fold")
+#: Ends the message when the tracking server or store cannot be reached.
+REACH_ADVICE = "Start it, or pass --tracking-uri."
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when everything matches, 1 on a difference; a BenchError (exit 2) when it cannot re-run."""
     overrides = parse_overrides(args.param)
-    logged = read_logged_run(Tracker.connect(_tracking_uri(args)), args.run_id)
+    logged = read_logged_run(Tracker.connect(_tracking_uri(args), REACH_ADVICE), args.run_id)
     lines, matched = reproduce(logged, args.data, overrides)
     print("\n".join(lines))
     return 0 if matched else 1
@@ -116,7 +118,7 @@ def read_logged_run(tracker: Tracker, run_id: str) -> LoggedRun:
         if error.error_code != NOT_FOUND:
             raise ReproduceError(
                 f"cannot reach the tracking server {tracker.shown_uri} to read run {run_id}: "
-                f"{error_text(error)}. Start it, or pass --tracking-uri."
+                f"{error_text(error)}. {REACH_ADVICE}"
             ) from None
         raise ReproduceError(
             f"run {run_id} not found on {tracker.shown_uri}. "
