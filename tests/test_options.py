@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,17 +18,8 @@ def settings_of(pytester: pytest.Pytester, *args: str) -> BenchSettings:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MLFLOW_TRACKING_URI",
-        "TITANIC_BENCH_PORT",
-        "TITANIC_BENCH_MODE",
-        "TITANIC_BENCH_DATA",
-        "TITANIC_BENCH_BACKEND_URI",
-        "TITANIC_BENCH_HOME",
-        "TITANIC_BENCH_KEEP_SERVER",
-        "TITANIC_BENCH_ARTIFACTS",
-        "TITANIC_BENCH_DASK",
-    ):
+    # Every option variable, whatever a user or tox (which passes TITANIC_BENCH_*) has set.
+    for name in [*(name for name in os.environ if name.startswith("TITANIC_BENCH_")), "MLFLOW_TRACKING_URI"]:
         monkeypatch.delenv(name, raising=False)
 
 
