@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -63,17 +64,38 @@ def test_a_signal_after_the_first_finished_run_promotes_nothing(tmp_path: Path, 
     assert_nothing_promoted_and_no_run_left_open(home)
 
 
-def test_stopping_at_the_first_failure_promotes_nothing(tmp_path: Path) -> None:
-    forests = {"a_impossible": SMALL_FOREST, **FORESTS}
+@pytest.mark.parametrize(
+    ("stop", "exit_code", "why"),
+    [
+        (
+            ("-p", "no:xdist", "-x"),
+            pytest.ExitCode.TESTS_FAILED,
+            "the session stopped before all its experiments ran",
+        ),
+        # xdist ends a --maxfail stop by raising its Interrupted: pytest exits INTERRUPTED.
+        (("-n", "2", "--maxfail=1"), pytest.ExitCode.INTERRUPTED, "the session was interrupted"),
+    ],
+    ids=["x", "maxfail-xdist"],
+)
+def test_stopping_at_a_failure_after_a_passing_experiment_promotes_nothing(
+    tmp_path: Path, stop: tuple[str, ...], exit_code: pytest.ExitCode, why: str
+) -> None:
+    # Second in the file, so a passing run finishes before the stop: without xdist it runs
+    # after forest_0, and xdist sends the first two tests to one worker, in this order.
+    first, *rest = FORESTS.items()
+    forests = dict([first, ("impossible", SMALL_FOREST), *rest])
     project, home = write_forests(tmp_path / "project", forests, logistic=False), tmp_path / "state"
     bench = project / "benchmarks" / "test_bench.py"
     bench.write_text(
-        bench.read_text().replace("floors={}", "floors={'accuracy': 0.99} if name == 'a_impossible' else {}")
+        bench.read_text().replace("floors={}", "floors={'accuracy': 0.99} if name == 'impossible' else {}")
     )
-    result = run_session(project, home, "-p", "no:xdist", "-x", "--bench-cv", "2x1")
+    result = run_session(project, home, *stop, "--bench-cv", "2x1")
 
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout
-    assert "not promoted: the session stopped before all its experiments ran" in result.stdout
+    assert result.returncode == exit_code, result.stdout
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed and int(passed[1]) >= 1, f"no experiment passed before the stop:\n{result.stdout}"
+    assert f"not promoted: {why}" in result.stdout
+    assert leaderboard(home)["champion"]["version"] is None
     assert_nothing_promoted_and_no_run_left_open(home)
 
 

@@ -130,6 +130,25 @@ def test_the_baseline_is_written_only_by_a_session_whose_gates_passed(tmp_path: 
     assert f"baseline {baseline} NOT written" in blocked.stdout
 
 
+def test_a_winner_worse_than_the_champion_writes_no_baseline_with_the_champion_gate_off(
+    tmp_path: Path,
+) -> None:
+    project, home = write_project(tmp_path / "project"), tmp_path / "state"
+    first = run_session(project, home, "-p", "no:xdist", *GATE_CV)
+    assert first.returncode == 0, first.stdout
+    write_project(project, {"stump_forest": {**SMALL_FOREST, "max_depth": 1}}, logistic=False)
+    baseline = tmp_path / "baseline.json"
+    blocked = run_session(
+        project, home, "-p", "no:xdist", *GATE_CV, "--bench-update-baseline", f"--bench-baseline={baseline}"
+    )
+
+    assert blocked.returncode == 0, blocked.stdout  # the gate is off: the block is reported, not failed
+    assert "stump_forest is significantly worse than the current champion" in blocked.stdout
+    assert not baseline.exists(), "a session whose champion check failed wrote the baseline"
+    note = next(line for line in blocked.stdout.splitlines() if f"baseline {baseline} NOT written" in line)
+    assert "significantly worse than the current champion" in note, note
+
+
 def test_a_session_at_n4_with_three_passing_candidates_adds_exactly_one_version(tmp_path: Path) -> None:
     forests = {f"forest_{seed}": {**SMALL_FOREST, "random_state": seed} for seed in range(3)}
     project, home = write_project(tmp_path / "project", forests), tmp_path / "state"

@@ -59,6 +59,25 @@ def new_session_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+def baseline_refusal(
+    results: list[ExperimentResult], session_failed: bool, cut_short: str, promotion: Promotion
+) -> str:
+    """Why this session may not write the baseline, or "" when it may: only a session that
+    passed everything (floors, gates and the champion check, gated or not) is a reference."""
+    if cut_short:
+        return cut_short
+    if not results:
+        return "the session ran no experiment"
+    reasons = []
+    if session_failed:
+        reasons.append("the session failed")
+    if any(result.gate_failed for result in results):
+        reasons.append("the regression gate failed")
+    if promotion.blocked and promotion.winner is not None:
+        reasons.append(f"its winner {promotion.winner.spec} is significantly worse than the current champion")
+    return "; ".join(reasons)
+
+
 class Controller:
     """Owns the tracking stack and the session's results from start to finish."""
 
@@ -281,7 +300,7 @@ class Controller:
         if promotion.blocked and self.settings.gate.champion:
             self.gate_failures.append(f"the session's winner {promotion.reason}")
         if self.settings.update_baseline:
-            self._update_baseline(results, session_failed or bool(cut_short or self.gate_failures))
+            self._update_baseline(results, baseline_refusal(results, session_failed, cut_short, promotion))
         self.leaderboard = Leaderboard.build(
             self.context.session_id,
             self.settings.selection_metric,
@@ -355,12 +374,10 @@ class Controller:
             self.results[after.nodeid] = after
         return decided
 
-    def _update_baseline(self, results: list[ExperimentResult], session_failed: bool) -> None:
+    def _update_baseline(self, results: list[ExperimentResult], refusal: str) -> None:
         """Write the baseline only from a session that passed: a failure is no reference."""
-        if session_failed or not results:
-            self.notes.append(
-                f"baseline {self.baseline_path} NOT written: the session failed or ran nothing."
-            )
+        if refusal:
+            self.notes.append(f"baseline {self.baseline_path} NOT written: {refusal}.")
             return
         assert self.context is not None
         write_baseline(self.baseline_path, results, self.context.environment, self.context.session_id)

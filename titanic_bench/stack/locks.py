@@ -52,8 +52,11 @@ def advisory_lock(backend_uri: str, name: str) -> Iterator[None]:
             connect_timeout=10,
         )
     except psycopg2.OperationalError as error:
-        line = mask_secrets(str(error).strip().splitlines()[0] if str(error).strip() else "")
-        raise BackendError(f"cannot lock the promotion in {mask_secrets(backend_uri)}: {line}") from None
+        line = mask_secrets(str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else "")
+        raise BackendError(
+            f"cannot lock the promotion in {mask_secrets(backend_uri)}: {line}. Nothing was promoted; "
+            "check that this PostgreSQL server is up and reachable, then run the session again."
+        ) from None
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
