@@ -178,6 +178,21 @@ def test_an_unreachable_server_fails_before_the_xdist_workers_start(
     assert "bringing up nodes" not in output and "created: 2/2 workers" not in output
 
 
+def test_a_database_tracking_uri_that_is_down_is_one_line_without_its_password(project: BenchProject) -> None:
+    uri = "postgresql://u:hunter2@127.0.0.1:1/x"  # port 1: nothing listens there
+    result = project.run("-p", "no:xdist", "--bench-tracking-uri", uri)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert result.stderr.lines[0].startswith(
+        "ERROR: titanic-bench: cannot reach the tracking server postgresql://u:***@127.0.0.1:1/x: "
+    )
+    assert result.stderr.lines[0].endswith(
+        "Start it, or pass --bench-tracking-uri (or set MLFLOW_TRACKING_URI)."
+    )
+    assert "hunter2" not in output and "Traceback" not in output and "INTERNALERROR" not in output
+
+
 def test_a_state_folder_that_cannot_be_created_is_one_line(project: BenchProject, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -36,7 +36,7 @@ from titanic_bench.stack.compose import compose_up
 from titanic_bench.stack.locks import promotion_lock
 from titanic_bench.stack.server import EmbeddedServer, Retry, start_embedded, wait_for_server
 from titanic_bench.stack.ui import reopen_command
-from titanic_bench.tracking.client import Tracker
+from titanic_bench.tracking.client import TRACKING_URI_ENV, Tracker
 from titanic_bench.tracking.environment import describe, model_requirements
 from titanic_bench.tracking.links import SessionLinks
 from titanic_bench.tracking.runs import (
@@ -247,7 +247,8 @@ class Controller:
         )
 
     def _open_session(self, pending: SessionContext, data: TitanicData) -> SessionContext:
-        tracker = self.tracker = Tracker.connect(pending.tracking_uri)
+        advice = f"Start it, or pass --bench-tracking-uri (or set {TRACKING_URI_ENV})."
+        tracker = self.tracker = Tracker.connect(pending.tracking_uri, advice)
         owner = this_controller()
         session = open_session(
             tracker, pending.experiment_name, pending.session_id, pending.environment, data, owner
