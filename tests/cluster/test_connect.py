@@ -16,6 +16,7 @@ from titanic_bench.stack.server import Retry, free_port
 from titanic_bench.tracking.tags import TagKey
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_fails_after_the_attempts_naming_its_address() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
     retry = Retry(attempts=2, first_delay=0.1)
@@ -49,6 +50,7 @@ def test_without_the_dask_extra_the_message_names_it(monkeypatch: pytest.MonkeyP
         require_dask()
 
 
+@pytest.mark.slow
 def test_a_session_without_dask_installed_stops_in_one_line(tmp_path: Path) -> None:
     project = forest_project(tmp_path)
     with (project.root / "conftest.py").open("a") as conftest:

@@ -157,6 +157,7 @@ def test_a_version_that_cannot_be_loaded_keeps_the_old_one(tracking_server: Embe
         assert_still_serving(client, served.version, "saved as 'pickle'")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_failing_mlflow")
 def test_a_registry_outage_keeps_the_old_version(tmp_path: Path) -> None:
     server = EmbeddedServer(
@@ -231,6 +232,7 @@ def answered_by(hammer: Hammer, version: str, at_least: int) -> bool:
     return hammer.count(version) >= at_least
 
 
+@pytest.mark.slow
 def test_hot_swaps_under_load_fail_no_request(
     tracking_server: EmbeddedServer, serve_process: Callable[..., ServeProcess]
 ) -> None:

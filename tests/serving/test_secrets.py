@@ -111,6 +111,7 @@ def serve_and_ask(start: Callable[..., ServeProcess], tracking_uri: str, model_u
     return served
 
 
+@pytest.mark.slow
 def test_serve_prints_and_logs_no_password(
     tracking_server: EmbeddedServer, champion: Registered, serve_process: Callable[..., ServeProcess]
 ) -> None:

@@ -45,6 +45,7 @@ def test_experiment(spec, titanic_bench):
 """
 
 
+@pytest.mark.slow
 def test_uvicorn_process_serves_the_champion_of_a_benchmark_session(
     pytester: pytest.Pytester,
     tracking_server: EmbeddedServer,
@@ -81,6 +82,7 @@ def test_uvicorn_process_serves_the_champion_of_a_benchmark_session(
     assert [item["probability"] for item in served] == probability.tolist()
 
 
+@pytest.mark.slow
 def test_without_a_tracking_uri_it_runs_and_then_stops_an_embedded_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve_process: Callable[..., ServeProcess]
 ) -> None:
@@ -119,6 +121,7 @@ def serve_fails(*args: str, env: dict[str, str] | None = None, entry: str = "cli
     return result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["cli", "module"])
 def test_a_bad_model_uri_is_one_line(entry: str) -> None:
     stderr = serve_fails("--model-uri", "models:/titanic_survival", "--port", str(free_port()), entry=entry)
@@ -126,6 +129,7 @@ def test_a_bad_model_uri_is_one_line(entry: str) -> None:
     assert stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["cli", "module"])
 def test_an_unusable_backend_is_one_line(entry: str, tmp_path: Path) -> None:
     env = {
@@ -155,6 +159,7 @@ def test_a_port_in_use_is_one_line(taken_port: int, tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()  # refused before anything was started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -171,6 +176,7 @@ def test_a_bad_environment_value_is_one_line_naming_it(variable: str, value: str
     assert stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_bad_flag_is_argparses_usage_error() -> None:
     stderr = serve_fails("--body-limit", "lots")
     assert "usage: titanic-bench serve" in stderr
@@ -196,6 +202,7 @@ def chunks(total: int, size: int = 1024 * 1024) -> Iterator[bytes]:
         yield row
 
 
+@pytest.mark.slow
 def test_a_50_mb_body_is_refused_in_under_a_second_without_growing_the_process(
     serve_process: Callable[..., ServeProcess],
 ) -> None:

@@ -407,6 +407,8 @@ def get_status(url: str, host_header: str) -> int:
         return int(error.code)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_parity_the_compose_server_command_works_natively(
     compose_server: tuple[str, str, str], s3_server: S3Server, tmp_path: Path
 ) -> None:

@@ -112,6 +112,7 @@ def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return gate
 
 
+@pytest.mark.slow
 def test_a_free_port_taken_before_the_spawn_is_swapped_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,6 +140,7 @@ def test_a_free_port_taken_before_the_spawn_is_swapped_at_once(
         assert recorded.paths == []
 
 
+@pytest.mark.slow
 def test_a_free_port_taken_before_the_server_binds_it_is_retried_elsewhere(
     tmp_path: Path, gated: Path
 ) -> None:
@@ -159,6 +161,7 @@ def test_a_free_port_taken_before_the_server_binds_it_is_retried_elsewhere(
     assert set(recorded.paths) <= {"/health"}
 
 
+@pytest.mark.slow
 def test_a_port_the_user_chose_taken_before_the_server_binds_it_is_an_error(
     tmp_path: Path, gated: Path
 ) -> None:
@@ -180,6 +183,7 @@ def test_a_port_the_user_chose_taken_before_the_server_binds_it_is_an_error(
     assert set(recorded.paths) <= {"/health"}
 
 
+@pytest.mark.slow
 def test_bench_port_in_use_stops_the_session_with_one_line_and_never_logs_there(
     pytester: pytest.Pytester,
     bench_home: Path,
@@ -202,6 +206,7 @@ def test_bench_port_in_use_stops_the_session_with_one_line_and_never_logs_there(
     assert processes_mentioning(str(bench_home)) == []
 
 
+@pytest.mark.slow
 def test_a_session_whose_free_port_is_taken_logs_to_its_own_server(
     pytester: pytest.Pytester, bench_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

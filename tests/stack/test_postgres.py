@@ -1,6 +1,6 @@
 """The embedded server on PostgreSQL, checked in the database itself with SQL.
 
-Needs the PostgreSQL on 127.0.0.1:5432 (``.ci/run`` starts it); see postgres_support.
+Needs the PostgreSQL on 127.0.0.1:5432 (``.ci/run`` starts it); see tests/support/postgres.py.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from titanic_bench.errors import BackendError
 from titanic_bench.options import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
 from titanic_bench.stack.backend import BACKEND_ENV, ensure_database
 from titanic_bench.stack.server import EmbeddedServer, free_port, stop_process_group
+
+pytestmark = pytest.mark.postgres
 
 SESSION_TIMEOUT = 900  # seconds; a hang fails instead of blocking CI
 
@@ -69,6 +71,7 @@ def files_containing(root: Path, secret: str) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
 
 
+@pytest.mark.slow
 def test_session_with_two_workers_lands_in_postgres(
     pytester: pytest.Pytester, bench_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +135,7 @@ def assert_no_secret_in_params_or_tags(database: str, secret: str) -> None:
         assert rows == [], f"the password appears in {table}: {rows}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2", "postgresql+psycopg"])
 def test_every_uri_spelling_starts_the_server_on_a_database_created_for_it(
     scheme: str, tmp_path: Path
@@ -158,6 +162,7 @@ def test_every_uri_spelling_starts_the_server_on_a_database_created_for_it(
         ) == [("spelling",)]
 
 
+@pytest.mark.slow
 def test_no_process_of_the_server_has_the_password_on_its_command_line(tmp_path: Path) -> None:
     """``ps`` shows every user each process's argv: the password must reach the server
     through its environment only, in the CLI process and in its uvicorn worker alike."""
@@ -193,6 +198,7 @@ def test_a_role_that_cannot_create_the_database_is_told_which_to_create() -> Non
         assert not database_exists(database)
 
 
+@pytest.mark.slow
 def test_a_server_that_comes_up_late_is_waited_for(
     pytester: pytest.Pytester, bench_home: Path, tmp_path: Path
 ) -> None:
@@ -328,6 +334,7 @@ def test_a_wrong_password_fails_clearly_without_printing_it(
     assert wrong not in message
 
 
+@pytest.mark.slow
 def test_a_session_with_a_wrong_password_stops_with_a_usage_error(
     pytester: pytest.Pytester, bench_home: Path, password_checking_postgres: tuple[int, str]
 ) -> None:
@@ -343,6 +350,7 @@ def test_a_session_with_a_wrong_password_stops_with_a_usage_error(
     assert files_containing(bench_home, wrong) == []
 
 
+@pytest.mark.slow
 def test_unreachable_postgres_is_reported_not_skipped_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     """The helper the tests above rely on: with CI=true it fails instead of skipping."""
     monkeypatch.setenv("TITANIC_BENCH_TEST_PG_URI", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")

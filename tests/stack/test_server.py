@@ -92,6 +92,7 @@ def test_backend_password_stays_off_the_command_line(tmp_path: Path) -> None:
     assert environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
 
 
+@pytest.mark.slow
 def test_embedded_server_starts_serves_and_stops_with_its_whole_group(tmp_path: Path) -> None:
     server = EmbeddedServer(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "art", tmp_path / "log").start()
     assert server.process is not None
@@ -122,6 +123,7 @@ def assert_security_middleware_is_on(url: str) -> None:
         assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
+@pytest.mark.slow
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
     server = EmbeddedServer("notascheme://nowhere", tmp_path / "art", tmp_path / "server.log").start()
     with pytest.raises(StackError) as caught:

@@ -62,6 +62,7 @@ def write_latest_session(home: Path) -> None:
     (home / "reports" / "leaderboard.json").write_text(json.dumps(board))
 
 
+@pytest.mark.slow
 def test_ui_serves_the_state_folder_until_interrupted(no_process_left: Path) -> None:
     home = no_process_left
     write_latest_session(home)
@@ -114,6 +115,7 @@ def test_ui_on_a_port_in_use_says_so_in_one_line(no_process_left: Path) -> None:
     assert recorded.paths == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("backend", "expected"),
     [

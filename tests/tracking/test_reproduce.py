@@ -113,6 +113,7 @@ def postgres_uri() -> str:
     return uri
 
 
+@pytest.mark.postgres
 def test_postgresql_backend_and_a_single_worker_give_the_same_bits(
     project: Path, first: dict[str, Any], tmp_path: Path
 ) -> None:
