@@ -32,7 +32,7 @@ def project(tmp_path: Path) -> BenchProject:
 
 
 @pytest.mark.parametrize("mode", XDIST_MODES.values(), ids=XDIST_MODES.keys())
-def test_session_trains_logs_gates_and_promotes(project: BenchProject, mode: tuple[str, str]) -> None:
+def test_session_trains_logs_checks_floors_and_promotes(project: BenchProject, mode: tuple[str, str]) -> None:
     result = project.run(*mode)
 
     result.assert_outcomes(passed=1, failed=1)

@@ -541,7 +541,7 @@ esac
 @pytest.mark.parametrize(
     ("published", "env_port", "expected"), [("5050", None, "5050"), ("", "5070", "5070")]
 )
-def test_compose_mode_connects_to_the_port_compose_published(
+def test_compose_mode_asks_compose_for_the_port_it_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, published: str, env_port: str | None, expected: str
 ) -> None:
     """MLFLOW_PORT set in .env is invisible to the harness: it asks compose for the port."""
