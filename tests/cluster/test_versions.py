@@ -61,3 +61,24 @@ def test_a_worker_with_another_scipy_stops_the_session_before_submitting(tmp_pat
     assert expected in errors[0] and f"(controller: {metadata.version('scipy')})" in errors[0]
     assert "numpy" not in errors[0]  # only what differs
     assert left_behind(project.home) == []
+
+
+def test_a_worker_that_joins_after_the_check_refuses_its_task_before_training() -> None:
+    """The controller checks the workers it finds at the start; each task checks its own."""
+    from distributed import Client, LocalCluster
+
+    from titanic_bench.cluster.submission import run_task
+    from titanic_bench.ml.experiments import EXPERIMENTS
+    from titanic_bench.session.context import SessionContext
+
+    controller = {**local_versions(), "scipy": FAKE_SCIPY}  # as if the controller had another scipy
+    # Port 9 (discard): the task must stop before it ever talks to a tracking server.
+    context = SessionContext("s", "http://127.0.0.1:9", "", "", "", "", "", "", False, "m")
+    cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        future = client.submit(run_task, context, EXPERIMENTS[0], "b::t[x]", None, controller, pure=False)
+        with pytest.raises(ClusterError) as refused:
+            future.result(timeout=60)
+    message = str(refused.value)
+    assert f"scipy {metadata.version('scipy')} on inproc://" in message
+    assert f"(controller: {FAKE_SCIPY})" in message and "numpy" not in message

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
+from titanic_bench.errors import TrackingError
 from titanic_bench.tracking import runs
 from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.runs import replace_earlier_attempts, run_key, session_ended
@@ -54,6 +56,28 @@ def test_a_retry_ends_the_earlier_attempts_of_its_key_failed_and_names_itself(tm
     for run_id in (other_test, other_session, retry):
         run = tracker.client.get_run(run_id)
         assert run.info.status == "RUNNING" and TagKey.REPLACED_BY not in run.data.tags
+
+
+def test_an_attempt_replaced_while_it_finishes_is_refused_not_left_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = tracker_on(tmp_path)
+    experiment = tracker.client.create_experiment("e")
+    nodeid = "benchmarks/test_bench.py::test_experiment[slow_worker]"
+    lost, retry = attempt(tracker, experiment, nodeid), attempt(tracker, experiment, nodeid)
+    tag = tracker.client.set_tag
+
+    def retry_replaces_it_meanwhile(run_id: str, key: str, value: str) -> None:
+        tag(run_id, key, value)
+        if run_id == lost and key == TagKey.FLOORS:  # after the first check, before the end
+            replace_earlier_attempts(tracker, experiment, SESSION, run_key(SESSION, nodeid), retry)
+
+    monkeypatch.setattr(tracker.client, "set_tag", retry_replaces_it_meanwhile)
+    with pytest.raises(TrackingError, match=f"the run {lost} of slow_worker was replaced by a later attempt"):
+        runs.finish_run(tracker, lost, "slow_worker", passed=True)
+    run = tracker.client.get_run(lost)
+    assert run.info.status == "FAILED" and run.data.tags[TagKey.REPLACED_BY] == retry
+    assert TagKey.FLOORS not in run.data.tags
 
 
 def test_a_task_can_tell_its_session_has_ended(tmp_path: Path) -> None:

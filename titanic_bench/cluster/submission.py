@@ -9,10 +9,11 @@ task, so workers need no copy of the data set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from titanic_bench.cluster.connect import Cluster
+from titanic_bench.cluster.versions import check_versions, local_versions
 from titanic_bench.errors import ClusterError
 from titanic_bench.ml.experiments import ExperimentSpec
 from titanic_bench.session.context import SessionContext
@@ -26,15 +27,24 @@ if TYPE_CHECKING:
 
 
 def run_task(
-    context: SessionContext, spec: ExperimentSpec, nodeid: str, data: TitanicData
+    context: SessionContext,
+    spec: ExperimentSpec,
+    nodeid: str,
+    data: TitanicData,
+    versions: Mapping[str, str],
 ) -> ExperimentResult:
-    """One experiment on a worker: train and check it, then log it unless the session ended meanwhile."""
+    """One experiment on a worker: train and check it, then log it unless the session ended meanwhile.
+
+    ``versions`` are the controller's: a worker that joined after the controller checked
+    the cluster is checked here, before it trains.
+    """
     from distributed import get_worker
 
     from titanic_bench.session.bench import Experiment
     from titanic_bench.tracking.client import Tracker
     from titanic_bench.tracking.runs import session_ended
 
+    check_versions(versions, {get_worker().address: local_versions()})
     tracker = Tracker.connect(context.tracking_uri)
     # One thread per worker process: its cores already run other tasks.
     experiment = Experiment(context, tracker, data, n_jobs=1, run_tags={TagKey.WORKER: get_worker().address})
@@ -57,6 +67,7 @@ class Submissions:
         self.context = context
         # One copy on every worker: a worker that dies and comes back gets it from another.
         self.data = cluster.client.scatter(data, broadcast=True)
+        self.versions = local_versions()
         self.futures: dict[str, Future[ExperimentResult]] = {}
         self.specs: dict[str, ExperimentSpec] = {}
 
@@ -67,7 +78,9 @@ class Submissions:
     def submit(self, nodeid: str, spec: ExperimentSpec) -> Future[ExperimentResult]:
         client = self.cluster.client
         key = task_key(self.context, nodeid)
-        future = client.submit(run_task, self.context, spec, nodeid, self.data, key=key, pure=False)
+        future = client.submit(
+            run_task, self.context, spec, nodeid, self.data, self.versions, key=key, pure=False
+        )
         self.futures[nodeid], self.specs[nodeid] = future, spec
         return future
 

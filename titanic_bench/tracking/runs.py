@@ -217,11 +217,7 @@ def log_experiment_run(
             key = run_key(context.session_id, record.nodeid)
             replace_earlier_attempts(tracker, session.experiment_id, context.session_id, key, run_id)
             model_uri = _log_contents(tracker, run_id, context, record)
-            _refuse_if_replaced(tracker, run_id, record.spec.name)
-            tracker.client.set_tag(
-                run_id, TagKey.FLOORS, "passed" if floors_passed(record.floors) else "failed"
-            )
-            tracker.client.set_terminated(run_id, "FINISHED")
+            finish_run(tracker, run_id, record.spec.name, floors_passed(record.floors))
     except BaseException as error:
         _end_cut_off(tracker, run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
@@ -253,6 +249,23 @@ def replace_earlier_attempts(
         tracker.client.set_tag(run.info.run_id, TagKey.REPLACED_BY, run_id)
         tracker.client.set_terminated(run.info.run_id, "FAILED")
     return [str(run.info.run_id) for run in earlier]
+
+
+def finish_run(tracker: Tracker, run_id: str, spec: str, passed: bool) -> None:
+    """Tag the verdict and end the run FINISHED, unless a later attempt replaced it.
+
+    The check runs again after the end: a retry may replace this attempt between the
+    first check and the end, and then our FINISHED has overwritten its FAILED, so the run
+    ends FAILED again, without its verdict.
+    """
+    _refuse_if_replaced(tracker, run_id, spec)
+    tracker.client.set_tag(run_id, TagKey.FLOORS, "passed" if passed else "failed")
+    tracker.client.set_terminated(run_id, "FINISHED")
+    try:
+        _refuse_if_replaced(tracker, run_id, spec)
+    except TrackingError:
+        _end_cut_off(tracker, run_id, "FAILED")
+        raise
 
 
 def _refuse_if_replaced(tracker: Tracker, run_id: str, spec: str) -> None:
