@@ -15,7 +15,7 @@ from titanic_bench.errors import ModelLoadError
 from titanic_bench.gates.checks import Reference
 from titanic_bench.ml import metrics as table
 from titanic_bench.session.results import ExperimentResult, ranked
-from titanic_bench.tracking.client import Tracker, fluent_uri
+from titanic_bench.tracking.client import Tracker
 from titanic_bench.tracking.models import RegisteredVersion, load_version
 from titanic_bench.tracking.runs import fold_history
 from titanic_bench.tracking.tags import TagKey, VersionTag
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: MLflow's error code for a registered model or alias that does not exist.
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
+#: MLflow's error codes for creating a registered model that exists (stores differ).
+ALREADY_EXISTS = ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS")
+#: How ``log_model`` names a logged model: ``models:/<model id>``.
+LOGGED_MODEL_SCHEME = "models:/"
 
 
 def select_winner(results: Sequence[ExperimentResult], metric: str) -> tuple[ExperimentResult | None, str]:
@@ -105,12 +109,24 @@ def version_tags(winner: ExperimentResult, session_id: str, metric: str) -> dict
 
 
 def register(tracker: Tracker, model_uri: str, model_name: str, tags: Mapping[str, str]) -> str:
-    """Register ``model_uri`` as a new version of ``model_name``; return its version number."""
-    import mlflow
+    """Register the logged model ``model_uri`` (``models:/<model id>``, as ``log_model`` gives
+    it) as a new version of ``model_name``, creating the model if needed; return the number."""
+    from mlflow.exceptions import MlflowException
 
-    with tracker.call(f"registering a version of {model_name}"), fluent_uri(tracker.uri):
-        # register_model resolves a logged model's URI to its files; the client has no such call.
-        version = mlflow.register_model(model_uri, model_name, tags=dict(tags))
+    scheme, _, model_id = model_uri.partition(LOGGED_MODEL_SCHEME)
+    if scheme or not model_id or "/" in model_id:
+        raise ValueError(
+            f"not a logged model's URI: {model_uri!r} (expected {LOGGED_MODEL_SCHEME}<model id>)"
+        )
+    with tracker.call(f"registering a version of {model_name}"):
+        try:
+            tracker.client.create_registered_model(model_name)
+        except MlflowException as error:
+            if error.error_code not in ALREADY_EXISTS:
+                raise
+        version = tracker.client.create_model_version(
+            model_name, source=model_uri, tags=dict(tags), model_id=model_id
+        )
     return str(version.version)
 
 
