@@ -150,6 +150,16 @@ def check_pages(page: Page, links: list[str], home: Path, shots: Path) -> None:
 
     page.goto(session_runs)
     page.get_by_text("matching runs").wait_for()
+    # MLflow folds child runs under their parent: the table shows this session's run alone,
+    # and its expander unfolds exactly the six experiment runs.
+    session_row = page.get_by_role("row").filter(has_text="Benchmark session")
+    session_row.first.wait_for()
+    assert session_row.count() == 1
+    for spec in EXPERIMENTS:
+        assert page.get_by_text(spec.title, exact=True).count() == 0, spec.title
+    session_row.get_by_role("button").first.click()
+    for spec in EXPERIMENTS:
+        page.get_by_text(spec.title, exact=True).wait_for()
     page.screenshot(path=shots / "session-runs.png")
 
     page.goto(registry)
