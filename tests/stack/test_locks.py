@@ -96,17 +96,24 @@ def reaped(*processes: subprocess.Popen[str]) -> Iterator[None]:
                 process.wait()
 
 
-def test_file_lock_makes_a_second_process_wait_until_the_first_releases_it(tmp_path: Path) -> None:
-    lock, log = tmp_path / "state" / "promotion.lock", tmp_path / "events.log"
+@contextmanager
+def contended(lock: Path, log: Path) -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
+    """A process holding the lock, and a second one blocked waiting for it."""
     holder = start_holder(lock, log, "holder", hold=True)
     with reaped(holder):
         wait_until(lambda: "holder acquired" in events(log), "the holder took the lock")
         contender = start_holder(lock, log, "contender", hold=False)
         with reaped(contender):
             wait_until_blocked(contender, log)
-            assert events(log) == ["holder waiting", "holder acquired", "contender waiting"]
-            holder.communicate("release\n", timeout=HANG_TIMEOUT)
-            contender.wait(timeout=HANG_TIMEOUT)
+            yield holder, contender
+
+
+def test_file_lock_makes_a_second_process_wait_until_the_first_releases_it(tmp_path: Path) -> None:
+    lock, log = tmp_path / "state" / "promotion.lock", tmp_path / "events.log"
+    with contended(lock, log) as (holder, contender):
+        assert events(log) == ["holder waiting", "holder acquired", "contender waiting"]
+        holder.communicate("release\n", timeout=HANG_TIMEOUT)
+        contender.wait(timeout=HANG_TIMEOUT)
 
     assert (holder.returncode, contender.returncode) == (0, 0)
     assert events(log)[3:] == ["holder releasing", "contender acquired", "contender releasing"]
@@ -114,15 +121,10 @@ def test_file_lock_makes_a_second_process_wait_until_the_first_releases_it(tmp_p
 
 def test_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     lock, log = tmp_path / "promotion.lock", tmp_path / "events.log"
-    holder = start_holder(lock, log, "holder", hold=True)
-    with reaped(holder):
-        wait_until(lambda: "holder acquired" in events(log), "the holder took the lock")
-        contender = start_holder(lock, log, "contender", hold=False)
-        with reaped(contender):
-            wait_until_blocked(contender, log)
-            holder.send_signal(signal.SIGKILL)  # no finally, no unlock: only the kernel can free it
-            holder.wait(timeout=HANG_TIMEOUT)
-            contender.wait(timeout=HANG_TIMEOUT)
+    with contended(lock, log) as (holder, contender):
+        holder.send_signal(signal.SIGKILL)  # no finally, no unlock: only the kernel can free it
+        holder.wait(timeout=HANG_TIMEOUT)
+        contender.wait(timeout=HANG_TIMEOUT)
 
     assert holder.returncode == -signal.SIGKILL
     assert contender.returncode == 0
