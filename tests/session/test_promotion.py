@@ -216,6 +216,9 @@ def concurrent_sessions(project: Path, homes: list[Path], *args: str) -> list[tu
     for session in sessions:
         output, _ = session.communicate(timeout=900)
         outcomes.append((session.returncode, output))
+    if any(code != 0 for code, _ in outcomes):
+        # pytest cuts long assertion values: the whole outputs go to the captured stdout.
+        print("\n\n".join(f"--- exit {code}\n{output}" for code, output in outcomes))
     return outcomes
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.tracking import MlflowClient
 
 from titanic_bench.errors import TrackingError
@@ -78,6 +80,32 @@ def test_an_attempt_replaced_while_it_finishes_is_refused_not_left_finished(
     run = tracker.client.get_run(lost)
     assert run.info.status == "FAILED" and run.data.tags[TagKey.REPLACED_BY] == retry
     assert TagKey.FLOORS not in run.data.tags
+
+
+def test_a_session_that_loses_the_race_to_insert_the_dataset_links_to_the_winners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from titanic_bench.data.loading import load_titanic
+
+    tracker = tracker_on(tmp_path)
+    run_id = attempt(tracker, tracker.client.create_experiment("e"), "session")
+    log_inputs, calls = tracker.client.log_inputs, []
+
+    def another_session_inserted_it_first(run: str, datasets: Any) -> None:
+        calls.append(run)
+        if len(calls) == 1:  # what MLflow answers the loser of two concurrent first inserts
+            raise MlflowException("UNIQUE constraint failed: datasets.experiment_id, ...", BAD_REQUEST)
+        log_inputs(run, datasets=datasets)
+
+    monkeypatch.setattr(tracker.client, "log_inputs", another_session_inserted_it_first)
+    runs.log_dataset(tracker, run_id, load_titanic())
+    assert calls == [run_id, run_id]
+    inputs = tracker.client.get_run(run_id).inputs
+    assert inputs is not None
+    [logged] = inputs.dataset_inputs
+    assert logged.dataset.name == "titanic"
 
 
 def test_a_task_can_tell_its_session_has_ended(tmp_path: Path) -> None:

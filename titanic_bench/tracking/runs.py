@@ -92,8 +92,20 @@ def open_session(
         # MLflow 3.17 inserts a dataset the first time a run of the experiment logs it and
         # fails when two runs do so at once (UNIQUE constraint on datasets): the session
         # run logs it first, so the experiment runs only link to it.
-        tracker.client.log_inputs(run.info.run_id, datasets=[_dataset_input(data)])
+        log_dataset(tracker, run.info.run_id, data)
     return SessionRun(str(experiment_id), str(run.info.run_id))
+
+
+def log_dataset(tracker: Tracker, run_id: str, data: TitanicData) -> None:
+    """Log ``data`` as the run's input. Two sessions that start at once on a new experiment
+    both insert it, and MLflow refuses the second insert (UNIQUE constraint on datasets):
+    the loser tries once more, and then links to the winner's row."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tracker.client.log_inputs(run_id, datasets=[_dataset_input(data)])
+    except MlflowException:
+        tracker.client.log_inputs(run_id, datasets=[_dataset_input(data)])
 
 
 def ensure_experiment(tracker: Tracker, name: str) -> str:
