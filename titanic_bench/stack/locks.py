@@ -58,12 +58,17 @@ def advisory_lock(backend_uri: str, name: str) -> Iterator[None]:
             "check that this PostgreSQL server is up and reachable, then run the session again."
         ) from None
     connection.autocommit = True
+    key = lock_key(name)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
         yield
+        # Released at once: the server frees a closed session's locks only when its backend
+        # process has gone, a moment after the client closed the connection.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
-        connection.close()  # closing the session releases the lock
+        connection.close()  # a block that raised, or a lost connection: the server frees the lock
 
 
 def promotion_lock(
