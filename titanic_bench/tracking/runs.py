@@ -96,16 +96,24 @@ def open_session(
     return SessionRun(str(experiment_id), str(run.info.run_id))
 
 
+#: MLflow's error code for an insert its database refused (the SQL store's IntegrityError).
+CONSTRAINT_REFUSED = "BAD_REQUEST"
+
+
 def log_dataset(tracker: Tracker, run_id: str, data: TitanicData) -> None:
     """Log ``data`` as the run's input. Two sessions that start at once on a new experiment
     both insert it, and MLflow refuses the second insert (UNIQUE constraint on datasets):
     the loser tries once more, and then links to the winner's row."""
     from mlflow.exceptions import MlflowException
 
+    dataset = _dataset_input(data)
     try:
-        tracker.client.log_inputs(run_id, datasets=[_dataset_input(data)])
-    except MlflowException:
-        tracker.client.log_inputs(run_id, datasets=[_dataset_input(data)])
+        tracker.client.log_inputs(run_id, datasets=[dataset])
+    except MlflowException as error:
+        # Only the refused insert: a server that is down has had its bounded retries already.
+        if error.error_code != CONSTRAINT_REFUSED:
+            raise
+        tracker.client.log_inputs(run_id, datasets=[dataset])
 
 
 def ensure_experiment(tracker: Tracker, name: str) -> str:
